@@ -1,0 +1,1 @@
+"""Device drivers behind one interface per device kind (see `rig.drivers.base`)."""
