@@ -1,0 +1,1 @@
+"""A2World-policy: joint video-action model, training, fast inference, policy server and client."""
