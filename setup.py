@@ -24,8 +24,9 @@ EXTRAS = {
         "onnxruntime>=1.18",
     ],
     "data": ["rosbags>=0.10,<0.12", "mcap>=1.1", "mcap-ros2-support>=0.5", "pyarrow>=15", "av>=12"],
-    # flexivrdk v2.0 changed the API (joint groups, dict states); our driver speaks v1.x.
-    "flexiv": ["flexivrdk>=1.6,<2.0"],
+    # flexivrdk v2.0 changed the API (joint groups, dict states); rig/drivers/flexiv.py speaks v1.x and
+    # was written against the v1.9.1 headers (tests/doubles/flexivrdk.py mirrors that API).
+    "flexiv": ["flexivrdk>=1.9,<2.0"],
     "dev": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.6", "mcap-ros2-support>=0.5", "rosbags>=0.10,<0.12"],
 }
 EXTRAS["all"] = sorted({req for name, reqs in EXTRAS.items() if name != "flexiv" for req in reqs})
