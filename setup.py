@@ -4,6 +4,7 @@ colcon runs this file directly; `pip install -e .` uses it through setuptools. L
 config and the ament resource marker go to `share/a2world_ros/` so `ros2 launch` finds them.
 """
 
+import os
 from glob import glob
 
 from setuptools import find_packages, setup
@@ -29,6 +30,8 @@ EXTRAS = {
     "flexiv": ["flexivrdk>=1.9,<2.0"],
     "dev": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.6", "mcap-ros2-support>=0.5", "rosbags>=0.10,<0.12"],
 }
+# Nested config folders (config/worldmodel/net, ...) keep their layout under share/<package>/.
+CONFIG_SUBDIRS = sorted({os.path.dirname(p) for p in glob("config/*/**/*.yaml", recursive=True)})
 EXTRAS["all"] = sorted({req for name, reqs in EXTRAS.items() if name != "flexiv" for req in reqs})
 
 setup(
@@ -42,6 +45,7 @@ setup(
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+        *[(f"share/{PACKAGE}/{d}", glob(f"{d}/*.yaml")) for d in CONFIG_SUBDIRS],
     ],
     python_requires=">=3.10",
     install_requires=[
@@ -67,6 +71,12 @@ setup(
     entry_points={
         "console_scripts": [
             "a2world = a2world_ros.cli.main:main",
+            # ROS 2 node executables (`ros2 run a2world_ros <name>`; launch/policy.launch.py).
+            "cameras_node = a2world_ros.nodes.cameras_node:main",
+            "arms_node = a2world_ros.nodes.arms_node:main",
+            "policy_node = a2world_ros.nodes.policy_node:main",
+            "sim_node = a2world_ros.nodes.sim_node:main",
+            "static_tf_node = a2world_ros.nodes.static_tf_node:main",
         ],
     },
 )
