@@ -87,3 +87,76 @@ def angle_between(q0: ArrayLike, q1: ArrayLike) -> NDArray[np.float64]:
     b = np.asarray(q1, dtype=np.float64)
     dot = np.abs(np.sum(normalize_quat(a) * normalize_quat(b), axis=-1))
     return 2.0 * np.arccos(np.clip(dot, -1.0, 1.0))
+
+
+def quat_to_euler_xyz(quat: ArrayLike) -> NDArray[np.float64]:
+    """(..., 4) quaternions to (..., 3) extrinsic xyz Euler angles [roll, pitch, yaw], R = Rz @ Ry @ Rx."""
+    q = np.asarray(quat, dtype=np.float64)
+    return rotation(q.reshape(-1, 4)).as_euler("xyz").reshape(*q.shape[:-1], 3)
+
+
+def euler_xyz_to_quat(euler: ArrayLike) -> NDArray[np.float64]:
+    """(..., 3) extrinsic xyz Euler angles to (..., 4) canonical unit quaternions (inverse of the above)."""
+    e = np.asarray(euler, dtype=np.float64)
+    quat = Rotation.from_euler("xyz", e.reshape(-1, 3)).as_quat().reshape(*e.shape[:-1], 4)
+    return normalize_quat(quat)
+
+
+# Plain-numpy quaternion arithmetic for per-tick control code (executor, safety guard at 100 Hz), where
+# building scipy Rotation objects costs 50-300 us per call. Same conventions; tests check against scipy.
+
+
+def quat_multiply(a: ArrayLike, b: ArrayLike) -> NDArray[np.float64]:
+    """Hamilton product a * b of scalar-last quaternions (rotation b first, then a)."""
+    x1, y1, z1, w1 = np.moveaxis(np.asarray(a, dtype=np.float64), -1, 0)
+    x2, y2, z2, w2 = np.moveaxis(np.asarray(b, dtype=np.float64), -1, 0)
+    return np.stack([
+        w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2,
+        w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2,
+        w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2,
+        w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2,
+    ], axis=-1)
+
+
+def quat_conjugate(quat: ArrayLike) -> NDArray[np.float64]:
+    """Inverse rotation of a unit quaternion."""
+    q = np.array(quat, dtype=np.float64)
+    q[..., :3] *= -1.0
+    return q
+
+
+def quat_to_rotvec(quat: ArrayLike) -> NDArray[np.float64]:
+    """Rotation vector (axis * angle, angle in [0, pi]) of unit quaternion(s)."""
+    q = normalize_quat(quat)
+    s = np.linalg.norm(q[..., :3], axis=-1, keepdims=True)
+    angle = 2.0 * np.arctan2(s, q[..., 3:4])
+    # angle / sin(angle / 2) -> 2 as the angle goes to 0
+    scale = np.where(s > 1e-12, angle / np.where(s > 1e-12, s, 1.0), 2.0)
+    return q[..., :3] * scale
+
+
+def rotvec_to_quat(rotvec: ArrayLike) -> NDArray[np.float64]:
+    """Unit quaternion(s) of rotation vector(s)."""
+    v = np.asarray(rotvec, dtype=np.float64)
+    angle = np.linalg.norm(v, axis=-1, keepdims=True)
+    half = 0.5 * angle
+    scale = np.where(angle > 1e-12, np.sin(half) / np.where(angle > 1e-12, angle, 1.0), 0.5)
+    return np.concatenate([v * scale, np.cos(half)], axis=-1)
+
+
+def slerp_quats(q0: ArrayLike, q1: ArrayLike, alpha: ArrayLike) -> NDArray[np.float64]:
+    """Shortest-path spherical interpolation q0 -> q1 at alpha in [0, 1] (broadcasts); same result as
+    `slerp_quat`, canonical sign."""
+    a = normalize_quat(q0)
+    b = normalize_quat(q1)
+    t = np.asarray(alpha, dtype=np.float64)[..., None]
+    dot = np.sum(a * b, axis=-1, keepdims=True)
+    b = np.where(dot < 0.0, -b, b)
+    dot = np.abs(dot)
+    theta = np.arccos(np.clip(dot, -1.0, 1.0))
+    sin_theta = np.sin(theta)
+    near = sin_theta < 1e-9
+    safe = np.where(near, 1.0, sin_theta)
+    w0 = np.where(near, 1.0 - t, np.sin((1.0 - t) * theta) / safe)
+    w1 = np.where(near, t, np.sin(t * theta) / safe)
+    return normalize_quat(w0 * a + w1 * b)
