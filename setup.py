@@ -56,7 +56,8 @@ setup(
         "pyzmq>=25",
         "msgpack>=1.0",
         "tqdm>=4.66",
-        "opencv-python-headless>=4.8",
+        # 5.0.0.x wheels lack calibrateHandEye (opencv/opencv#29565); 4.x has it.
+        "opencv-python-headless>=4.8,<5",
         "psutil>=5.9",
         # librealsense publishes wheels for x86_64 Linux/Windows; on other platforms build it from source.
         "pyrealsense2>=2.55; platform_machine == 'x86_64' or platform_machine == 'AMD64'",
