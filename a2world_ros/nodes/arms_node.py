@@ -1,0 +1,94 @@
+"""`arms` node: the chunk executor and safety guard on both arms. Publishes JointState, TCP PoseStamped
+and gripper state per arm; takes command chunks (MultiDOFJointTrajectory + gripper JointTrajectory),
+the e-stop topic and the start/stop/reset services; reports /diagnostics (docs/ros.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from a2world_ros.params import number, rig_sections, section
+from rig import topics
+from rig.config import ConfigError
+from rig.drivers.base import Arm, Gripper
+from rig.executor import ExecutorConfig
+from rig.factory import build_rig
+from rig.safety import GuardConfig
+
+from .bridges import ArmBridge
+from .common import A2WorldNode, run
+
+
+def make_arm_bridge(node: A2WorldNode, arms: Mapping[str, Arm], grippers: Mapping[str, Gripper]) -> ArmBridge:
+    """ArmBridge configured from the node's `executor` and `guard` parameter sections."""
+    where = node.get_name()
+    executor = ExecutorConfig.from_mapping(section(node.params, "executor", where), f"{where}.executor")
+    guard = GuardConfig.from_mapping(section(node.params, "guard", where), f"{where}.guard")
+    missing = sorted(set(arms) - set(guard.arms))
+    if missing:
+        raise ConfigError(f"{where}.guard.arms: no limits for arm(s) {missing}")
+    return ArmBridge(arms, grippers, executor, guard, node.clock_map, distro=node.distro)
+
+
+def wire_arms(node: A2WorldNode, bridge: ArmBridge, camera_topics: bool = True) -> None:
+    """Publishers, subscriptions, services and timers of the arms side (diagnostics: the caller).
+
+    `camera_topics`: feed the watchdog from the cameras' CameraInfo stamps (False when the cameras run
+    in the same process and feed it directly).
+    """
+    where = node.get_name()
+    for topic, (msgtype, kind) in topics.arm_state_topics().items():
+        node.add_publisher(topic, msgtype, kind)
+    node.add_subscription(topics.COMMAND_POSES, topics.MULTI_DOF_TRAJECTORY, topics.COMMAND,
+                          bridge.on_command_poses)
+    node.add_subscription(topics.COMMAND_GRIPPERS, topics.JOINT_TRAJECTORY, topics.COMMAND,
+                          bridge.on_command_grippers)
+    node.add_subscription(topics.ESTOP, topics.BOOL, topics.COMMAND, lambda msg: bridge.estop(bool(msg.data)))
+    if camera_topics:
+        for cam in bridge.guard.watchdog.sources:
+            if cam.startswith("arm:"):
+                continue
+            node.add_subscription(
+                topics.camera_info(cam), topics.CAMERA_INFO, topics.SENSOR,
+                # Only the stamp matters here: read it from the rclpy message without converting.
+                lambda msg, cam=cam: bridge.on_camera_stamp(cam, msg.header.stamp.sec * 1_000_000_000
+                                                            + msg.header.stamp.nanosec),
+                convert=False,
+            )
+    node.add_trigger(topics.ARMS_START, bridge.start)
+    node.add_trigger(topics.ARMS_STOP, bridge.stop)
+    node.add_trigger(topics.ARMS_RESET, bridge.reset)
+    state_hz = number(node.params, "state_publish_hz", where, default=100.0, positive=True)
+    gripper_hz = number(node.params, "gripper_hz", where, default=20.0, positive=True)
+    node.create_timer(1.0 / state_hz, lambda: node.publish_all(bridge.drain_states()))
+    node.create_timer(1.0 / gripper_hz, lambda: node.publish_all(bridge.poll_grippers()))
+    if bool(node.param("auto_start", False)):
+        _, message = bridge.start()
+        node.get_logger().info(f"auto_start: {message}")
+
+
+class ArmsNode(A2WorldNode):
+    """Thin wrapper over `ArmBridge`; devices may be injected (tests), else built from rig.yaml.
+
+    `start_control=False` leaves the executor thread off (tests drive `bridge.tick` in lockstep).
+    """
+
+    def __init__(self, arms: Mapping[str, Arm] | None = None, grippers: Mapping[str, Gripper] | None = None,
+                 parameter_overrides: list[Any] | None = None, start_control: bool = True) -> None:
+        super().__init__("arms", parameter_overrides)
+        if arms is None:
+            rig = build_rig(rig_sections(self.param("rig_config", "rig.yaml"), ("arms", "grippers")), rig="real")
+            rig.connect()
+            self.on_close(rig.disconnect)
+            arms, grippers = rig.arms, rig.grippers
+        self.bridge = make_arm_bridge(self, arms, grippers or {})
+        wire_arms(self, self.bridge)
+        self.add_diagnostics(self.bridge.diagnostics,
+                             number(self.params, "diagnostics_hz", "arms", default=1.0, positive=True))
+        if start_control:
+            self.bridge.start_control()
+        self.on_close(self.bridge.stop_control)
+
+
+def main(args: list[str] | None = None) -> int:
+    return run(ArmsNode, args)

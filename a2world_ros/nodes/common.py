@@ -1,0 +1,135 @@
+"""Shared rclpy plumbing of the A2World nodes: QoS profiles, nested parameters, publishing rosbags
+messages, Trigger services, diagnostics and the process entry point."""
+
+from __future__ import annotations
+
+import array
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import rclpy
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+
+from a2world_ros.params import unflatten
+from rig import topics
+from rig.dataformats import ros_messages as rm
+
+from .convert import from_ros, ros_class, to_ros
+
+
+def qos(kind: str) -> QoSProfile:
+    """The QoS profile of a kind in `topics` (SENSOR, COMMAND, LATCHED)."""
+    if kind == topics.SENSOR:
+        return qos_profile_sensor_data
+    if kind == topics.COMMAND:
+        return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE,
+                          durability=DurabilityPolicy.VOLATILE)
+    if kind == topics.LATCHED:
+        return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    raise ValueError(f"unknown QoS kind {kind!r}")
+
+
+def _plain(value: Any) -> Any:
+    # Array parameters may arrive as array.array (ParameterValue's float64[] / int64[] fields).
+    return list(value) if isinstance(value, (array.array, tuple)) else value
+
+
+class A2WorldNode(Node):
+    """A Node whose parameters are read as one nested mapping and which publishes rosbags messages."""
+
+    def __init__(self, name: str, parameter_overrides: list[Any] | None = None) -> None:
+        super().__init__(name, parameter_overrides=parameter_overrides,
+                         automatically_declare_parameters_from_overrides=True)
+        self.params: dict[str, Any] = unflatten(
+            {key: _plain(p.value) for key, p in self.get_parameters_by_prefix("").items()}
+        )
+        self.distro = str(self.params.get("distro", "humble"))
+        self.clock_map = rm.ClockMap.now()
+        self._pubs: dict[str, Any] = {}
+        self._closers: list[Callable[[], None]] = []
+
+    def param(self, key: str, default: Any) -> Any:
+        return self.params.get(key, default)
+
+    def add_publisher(self, topic: str, msgtype: str, kind: str) -> Any:
+        pub = self.create_publisher(ros_class(msgtype), topic, qos(kind))
+        self._pubs[topic] = pub
+        return pub
+
+    def add_subscription(self, topic: str, msgtype: str, kind: str, handler: Callable[[Any], Any],
+                         convert: bool = True) -> Any:
+        """Subscribe; `handler` gets the rosbags message (or the rclpy one with convert=False)."""
+        if convert:
+            def callback(msg: Any) -> None:
+                handler(from_ros(msg, msgtype, self.distro))
+        else:
+            callback = handler
+        return self.create_subscription(ros_class(msgtype), topic, callback, qos(kind))
+
+    def publish_all(self, outgoing: list[tuple[str, Any]]) -> None:
+        for topic, msg in outgoing:
+            self._pubs[topic].publish(to_ros(msg))
+
+    def add_trigger(self, name: str, action: Callable[[], tuple[bool, str]]) -> Any:
+        """std_srvs/Trigger service calling `action() -> (success, message)`."""
+        trigger = ros_class(topics.TRIGGER)
+
+        def callback(request: Any, response: Any) -> Any:
+            try:
+                response.success, response.message = action()
+            except Exception as exc:  # a service must answer; the reason goes back to the caller
+                response.success, response.message = False, f"{type(exc).__name__}: {exc}"
+            self.get_logger().info(f"{name}: {response.message}")
+            return response
+
+        return self.create_service(trigger, name, callback)
+
+    def add_diagnostics(self, entries: Callable[[], list[rm.DiagnosticEntry]], hz: float) -> None:
+        self.add_publisher(topics.DIAGNOSTICS, topics.DIAGNOSTIC_ARRAY, topics.COMMAND)
+
+        def publish() -> None:
+            msg = rm.diagnostic_array_msg(entries(), self.clock_map.to_ros_ns(rig_now()), self.distro)
+            self._pubs[topics.DIAGNOSTICS].publish(to_ros(msg))
+
+        self.create_timer(1.0 / hz, publish)
+
+    def on_close(self, fn: Callable[[], None]) -> None:
+        self._closers.append(fn)
+
+    def close(self) -> None:
+        for fn in reversed(self._closers):
+            try:
+                fn()
+            except Exception as exc:  # keep closing the rest
+                self.get_logger().error(f"shutdown step failed: {exc}")
+
+
+def rig_now() -> float:
+    """Host monotonic time (the clock every sample uses)."""
+    return time.monotonic()
+
+
+def run(factory: Callable[[], A2WorldNode], args: list[str] | None = None) -> int:
+    """Process entry point: init, build the node, spin a multi-threaded executor, close, shut down."""
+    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = factory()
+        executor = MultiThreadedExecutor()
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.close()
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
