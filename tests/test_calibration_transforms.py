@@ -45,8 +45,8 @@ def test_default_file_loads_as_rigid_transforms():
     for T in cal.transforms.values():
         assert np.allclose(T[:3, :3].T @ T[:3, :3], np.eye(3), atol=1e-6) and np.isclose(np.linalg.det(T[:3, :3]), 1)
     left = cal.T_world_base("left")
-    assert np.allclose(left[:3, 3], [0.0, 0.5, 0.0])
-    assert np.allclose(left[:3, :3], Rotation.from_euler("x", 45, degrees=True).as_matrix(), atol=1e-5)
+    assert np.allclose(left[:3, 3], [-0.32, 0.32, 0.0])
+    assert np.allclose(left[:3, :3], Rotation.from_euler("z", -45, degrees=True).as_matrix(), atol=1e-5)
     # the child frame's axes expressed in the parent: the base's z axis tilts towards the table centre (-y)
     assert left[1, 2] < 0
     assert cal.world_frame == "world"
