@@ -47,8 +47,8 @@ def test_default_file_loads_as_rigid_transforms():
     left = cal.T_world_base("left")
     assert np.allclose(left[:3, 3], [-0.32, 0.32, 0.0])
     assert np.allclose(left[:3, :3], Rotation.from_euler("z", -45, degrees=True).as_matrix(), atol=1e-5)
-    # the child frame's axes expressed in the parent: the base's z axis tilts towards the table centre (-y)
-    assert left[1, 2] < 0
+    # the base's x axis (where the arm reaches) points from the back-left corner at the table centre
+    assert left[0, 0] > 0 and left[1, 0] < 0
     assert cal.world_frame == "world"
     with pytest.raises(CalibrationError, match="T_world_base_middle"):
         cal.T_world_base("middle")
