@@ -172,11 +172,11 @@ def test_non_loopback_needs_curve_and_curve_round_trip(tmp_path, served):
     server_pub, server_sec = zmq.auth.create_certificates(tmp_path, "server")
     authorized = tmp_path / "authorized"
     authorized.mkdir()
-    client_pub, client_sec = zmq.auth.create_certificates(authorized, "client")
+    _, client_sec = zmq.auth.create_certificates(authorized, "client")
     server = served(ShiftPolicy(), curve_secret_key_file=server_sec, authorized_keys_dir=str(authorized))
     with PolicyClient(server.address, timeout_s=5.0, server_public_key_file=server_pub,
                       client_secret_key_file=client_sec) as client:
         assert client.infer(make_request()).chunk.shape == (60, 2, 8)
-    with PolicyClient(server.address, timeout_s=0.5, server_public_key_file=server_pub) as stranger:
-        with pytest.raises(PolicyTimeoutError):  # unknown client key: ZAP refuses the handshake
-            stranger.health()
+    with PolicyClient(server.address, timeout_s=0.5, server_public_key_file=server_pub) as stranger, \
+            pytest.raises(PolicyTimeoutError):  # unknown client key: ZAP refuses the handshake
+        stranger.health()

@@ -133,7 +133,7 @@ def test_calibration_is_symmetric_and_validated():
     params = load_node_params("calibration.yaml", "static_tf")
     tfs = {t.child: t for t in calibration_transforms(params)}
     left, right = np.array(tfs["left_base_link"].pose), np.array(tfs["right_base_link"].pose)
-    assert np.allclose(left[:3] * [1, -1, 1], right[:3]) and np.allclose(left[3:] * [-1, 1, -1, 1], right[3:])  # mirror in the xz plane
+    assert np.allclose(left[:3] * [1, -1, 1], right[:3]) and np.allclose(left[3:] * [-1, 1, -1, 1], right[3:])
     from scipy.spatial.transform import Rotation
 
     assert np.degrees(Rotation.from_quat(left[3:]).magnitude()) == pytest.approx(45.0, abs=0.01)

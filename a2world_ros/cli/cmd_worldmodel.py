@@ -1,4 +1,4 @@
-"""`a2world worldmodel ...`: world-model tools (checkpoint inspection; training and prediction slot in here).
+"""`a2world worldmodel ...`: world-model tools (checkpoint inspection, training, prediction).
 
 Each subcommand is one `_add_<name>(sub)` function listed in `SUBCOMMANDS`; handlers import torch and
 the model code lazily so `a2world --help` stays fast.
@@ -11,14 +11,17 @@ import json
 import sys
 from collections.abc import Callable
 
-GROUP_HELP = "world model: inspect checkpoints (official A2World .pt or our safetensors)"
+GROUP_HELP = "world model: inspect checkpoints, train on recordings, predict videos from actions"
 GROUP_DESCRIPTION = """\
 World-model tools. A checkpoint is either an official release file (a2world-pretrained.pt,
 a2world-libero.pt; loaded with torch.load(weights_only=True, mmap=True)) or one of ours (a directory
 with model.safetensors and config.yaml, or the model.safetensors file itself).
 
-Example:
+Examples:
   a2world worldmodel inspect checkpoints/a2world-pretrained.pt
+  a2world worldmodel train data.roots=[~/a2world_data/lift_sim] trainer.max_steps=200
+  a2world worldmodel predict --checkpoint runs/worldmodel/X/checkpoints/step_0000200 \
+      --images front.png left.png --view-ids 2 0 --actions actions.npz --out rollout.mp4
 """
 
 
@@ -65,8 +68,125 @@ def _add_inspect(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_inspect)
 
 
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_inspect]
-"""Subcommand builders; `train` and `predict` are appended here by their modules' functions."""
+TRAIN_DESCRIPTION = """\
+Train the A2World network on LeRobot v3 recordings (`a2world collect --out DIR`, or a teleop recording).
+Arguments are Hydra overrides of config/worldmodel/train.yaml (see docs/worldmodel_training.md):
+  data.roots=[DIR,...]      datasets to mix (one dataset per batch; data.weights=[..] to weight them)
+  trainer.max_steps=N       steps to train; trainer.batch_size=B clips per step
+  data.latent_cache=DIR     encode the clips once with the VAE and train on the cached latents
+  +train=a2world_2b         full-size preset (2B network, Wan2.1 VAE, 256x256, bf16, FSDP2)
+  trainer.resume=auto       continue the newest checkpoint in run_dir
+Output: run_dir/ (metrics.jsonl, checkpoints/step_N/ with model.safetensors for `predict`).
+
+Examples:
+  a2world worldmodel train data.roots=[/tmp/lift] trainer.max_steps=200 run_dir=/tmp/wm_run
+  a2world worldmodel train --nproc 8 +train=a2world_2b data.roots=[/data/a,/data/b] \\
+      vae_weights=checkpoints/Wan2.1_VAE.pth init_from=checkpoints/a2world-pretrained.pt
+"""
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    import os
+    import subprocess
+
+    if args.nproc > 1:
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            print("error: --nproc inside a torchrun job; drop --nproc", file=sys.stderr)
+            return 2
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.nproc}",
+               "-m", "worldmodel.train", *args.overrides]
+        return subprocess.call(cmd)
+    from rig.config import ConfigError
+    from worldmodel.train import load_train_config, main
+
+    if args.print_config:
+        import yaml
+
+        try:
+            print(yaml.safe_dump(load_train_config(args.overrides), sort_keys=False), end="")
+        except ConfigError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        return 0
+    return main(args.overrides)
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train the world model on recorded datasets (Hydra overrides)",
+                       description=TRAIN_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="Hydra overrides, e.g. data.roots=[DIR]")
+    p.add_argument("--nproc", type=int, default=1,
+                   help="processes (GPUs) on this machine; > 1 relaunches under torchrun (default: 1)")
+    p.add_argument("--print-config", action="store_true", help="print the composed config and exit")
+    p.set_defaults(func=_cmd_train)
+
+
+PREDICT_DESCRIPTION = """\
+Predict one 21-frame chunk per view (10 fps) from one image per view and 20 actions, and write the
+views side by side as an mp4. --actions is the release's actions.npz: key `actions`, shape (T, 14) model
+actions (per arm dx dy dz droll dpitch dyaw gripper, left arm first), T >= 20; with --autoregressive all
+floor(T / 20) chunks are chained. View ids: 0 left/main wrist, 1 right wrist, 2 and 3 third-person
+(our rig: wrist_left=0, wrist_right=1, front=2).
+
+Examples:
+  a2world worldmodel predict --checkpoint runs/worldmodel/X/checkpoints/step_0000200 \\
+      --images front.png wrist_left.png --view-ids 2 0 --actions actions.npz --out rollout.mp4 --steps 10
+  a2world worldmodel predict --checkpoint checkpoints/a2world-pretrained.pt --vae checkpoints/Wan2.1_VAE.pth \\
+      --images head.png left.png right.png --view-ids 2 0 1 --actions agibot/actions.npz --out agibot.mp4
+"""
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from worldmodel.data.official import SampleError, load_official_sample
+    from worldmodel.predict import PredictError, WorldModelPredictor, write_side_by_side
+
+    try:
+        view_ids = args.view_ids if args.view_ids is not None else list(range(len(args.images)))
+        images, actions = load_official_sample(args.images, view_ids, args.actions, args.action_format)
+        predictor = WorldModelPredictor.from_checkpoint(args.checkpoint, device=args.device, vae_weights=args.vae)
+        if args.autoregressive:
+            frames = predictor.rollout(images, actions, steps=args.steps, seed=args.seed, stats=args.stats)
+        else:
+            frames = predictor.predict(images, actions[:predictor.action_steps], steps=args.steps, seed=args.seed,
+                                       stats=args.stats)
+        views = [frames[v] for v in images]
+        out = write_side_by_side(args.out, views, fps=args.fps or predictor.fps)
+    except (SampleError, PredictError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.save_frames:
+        np.savez_compressed(args.save_frames, **{f"view_{v}": f for v, f in zip(images, views)})
+    print(f"wrote {out}: {len(views)} views x {views[0].shape[0]} frames of {views[0].shape[1]}x{views[0].shape[2]}")
+    return 0
+
+
+def _add_predict(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="predict a video from images and an actions.npz",
+                       description=PREDICT_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", required=True, help="our checkpoint folder (or model.safetensors) or official .pt")
+    p.add_argument("--images", nargs="+", required=True, help="one RGB image (png/jpg) per view")
+    p.add_argument("--view-ids", nargs="+", type=int, default=None,
+                   help="view id of each image, 0-3 (default: 0, 1, 2, ... in order)")
+    p.add_argument("--actions", required=True, help="actions.npz with key `actions` (T >= 20, 14)")
+    p.add_argument("--action-format", choices=("auto", "precomputed", "libero-servo"), default="auto",
+                   help="auto/precomputed: (T, 14) as is; libero-servo: LIBERO (T, 2, 7) servo actions")
+    p.add_argument("--out", required=True, help="output mp4 (views side by side)")
+    p.add_argument("--steps", type=int, default=None, help="sampler steps (default: the release's 35)")
+    p.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
+    p.add_argument("--autoregressive", action="store_true", help="chain all 20-action chunks of --actions")
+    p.add_argument("--vae", default=None, help="VAE weights (needed for an official .pt: Wan2.1_VAE.pth)")
+    p.add_argument("--stats", default=None, help="dataset whose action statistics normalise the actions "
+                                                 "(default: the checkpoint's first dataset)")
+    p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    p.add_argument("--fps", type=float, default=None, help="mp4 frame rate (default: the model's, 10)")
+    p.add_argument("--save-frames", default=None, help="also save the frames as .npz (view_<id>: (T, H, W, 3))")
+    p.set_defaults(func=_cmd_predict)
+
+
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_inspect, _add_train, _add_predict]
+"""Subcommand builders, in the order `--help` lists them."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -1,0 +1,135 @@
+"""Training clips for the policy from LeRobot v3.0 datasets (`rig.dataformats.lerobot_v3`).
+
+A clip starting at frame s of an episode holds: the observation images of every configured camera at s
+and the future frames s + k * (fps / video_fps) (k < pixel_frames; 10 fps video), the TCP/gripper state
+at s (2, 8), the next `action_horizon` absolute commands `action[s:s+60]` (30 Hz) converted to the
+policy's representation (relative to the state at s), and the episode's instruction. Past an episode's
+end the last frame and the last command repeat (the robot holds). Clips start every `sample_stride`
+frames, a multiple of the video stride, so only 10 fps frames are decoded and kept (resized) in memory.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from policy.action_repr import chunk_to_relative
+from policy.config import PolicyConfig
+from rig.conventions import ARM_NAMES, COMMAND_DIM
+from rig.dataformats.lerobot_v3 import STATE_FIELDS, DatasetError, LeRobotV3Dataset, image_key
+
+STATE_PER_ARM = len(STATE_FIELDS)
+
+
+def resize(image: NDArray[np.uint8], size: tuple[int, int]) -> NDArray[np.uint8]:
+    """(H, W, 3) uint8 -> (size[0], size[1], 3), area interpolation."""
+    import cv2
+
+    h, w = size
+    if image.shape[:2] == (h, w):
+        return image
+    return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+
+
+def state_from_observation(row: NDArray) -> NDArray[np.float64]:
+    """`observation.state` (30,) -> (2, 8) TCP pose + gripper opening per arm."""
+    s = np.asarray(row, dtype=np.float64).reshape(len(ARM_NAMES), STATE_PER_ARM)
+    return s[:, :COMMAND_DIM].copy()
+
+
+@dataclass
+class Episode:
+    """One episode in memory: 10 fps frames per camera (n10, H, W, 3), states and commands at 30 Hz."""
+
+    frames: dict[str, NDArray[np.uint8]]
+    states: NDArray[np.float64]
+    commands: NDArray[np.float64]
+    instruction: str
+
+
+@dataclass
+class Clip:
+    """One training sample (numpy)."""
+
+    images: NDArray[np.uint8]
+    state: NDArray[np.float64]
+    actions: NDArray[np.float64]
+    instruction: str
+
+
+class PolicyClipDataset:
+    """Clips of LeRobot v3.0 datasets for one policy config; `episodes` selects (root, episode) pairs."""
+
+    def __init__(self, roots: Sequence[str | os.PathLike[str]], config: PolicyConfig,
+                 episodes: Sequence[tuple[int, int]] | None = None, sample_stride: int | None = None) -> None:
+        p = config.policy
+        self.config = config
+        self.datasets = [LeRobotV3Dataset(r) for r in roots]
+        for ds in self.datasets:
+            if ds.fps != p.action_hz:
+                raise DatasetError(f"{ds.root}: fps {ds.fps}, the policy expects {p.action_hz} Hz data")
+            missing = [c for c in p.cameras if c not in ds.cameras]
+            if missing:
+                raise DatasetError(f"{ds.root}: cameras {missing} missing (dataset has {ds.cameras})")
+        self.video_stride = p.action_hz // p.video_fps
+        stride = sample_stride or config.train.sample_stride
+        if stride % self.video_stride:
+            raise DatasetError(f"train.sample_stride {stride} is not a multiple of the video stride "
+                               f"{self.video_stride}")
+        if episodes is None:
+            episodes = [(d, e) for d, ds in enumerate(self.datasets) for e in range(ds.num_episodes)]
+        self.episodes: list[Episode] = [self._load(d, e) for d, e in episodes]
+        self.samples = [(k, s) for k, ep in enumerate(self.episodes) for s in range(0, len(ep.states), stride)]
+        if not self.samples:
+            raise DatasetError(f"{[str(d.root) for d in self.datasets]}: no clips in the selected episodes")
+
+    def _load(self, d: int, ep: int) -> Episode:
+        ds = self.datasets[d]
+        start, stop = ds.episode_index_range(ep)
+        states = np.stack([state_from_observation(r) for r in ds.data("observation.state")[start:stop]])
+        commands = np.asarray(ds.data("action")[start:stop], dtype=np.float64).reshape(-1, len(ARM_NAMES),
+                                                                                      COMMAND_DIM)
+        cams = list(self.config.policy.cameras)
+        frames: dict[str, list[NDArray[np.uint8]]] = {c: [] for c in cams}
+        for row in ds.episode_frames(ep, cams, stride=self.video_stride):
+            for c in cams:
+                frames[c].append(resize(row[image_key(c)], tuple(self.config.policy.image_size)))
+        return Episode({c: np.stack(v) for c, v in frames.items()}, states, commands, ds.episode_task(ep))
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def clip(self, index: int) -> Clip:
+        k, s = self.samples[index]
+        ep = self.episodes[k]
+        p = self.config.policy
+        n = len(ep.states)
+        fi = np.minimum(s // self.video_stride + np.arange(p.pixel_frames), len(ep.frames[p.cameras[0]]) - 1)
+        images = np.stack([ep.frames[c][fi] for c in p.cameras])  # (V, F, H, W, 3)
+        ai = np.minimum(s + np.arange(p.action_horizon), n - 1)
+        state = ep.states[s]
+        return Clip(images, state, chunk_to_relative(state, ep.commands[ai]), ep.instruction)
+
+    def all_relative_actions(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """(relative action rows (N*60, 14), states (N, 2, 8)) over every clip (to fit the normaliser)."""
+        acts, states = [], []
+        for k, s in self.samples:
+            ep = self.episodes[k]
+            ai = np.minimum(s + np.arange(self.config.policy.action_horizon), len(ep.states) - 1)
+            acts.append(chunk_to_relative(ep.states[s], ep.commands[ai]))
+            states.append(ep.states[s])
+        return np.concatenate(acts), np.stack(states)
+
+
+def split_episodes(roots: Sequence[str | os.PathLike[str]], val_episodes: int
+                   ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """(train, held-out) (dataset, episode) pairs: the last `val_episodes` episodes of the last dataset
+    are held out (none when that would leave no training episode)."""
+    pairs = [(d, e) for d, r in enumerate(roots) for e in range(LeRobotV3Dataset(r).num_episodes)]
+    if val_episodes <= 0 or val_episodes >= len(pairs):
+        return pairs, []
+    return pairs[:-val_episodes], pairs[-val_episodes:]
