@@ -12,6 +12,8 @@ TASK=lift_box_high
 SIZE=120x160   # twin render size for demonstrations and rollouts; the tiny policy resizes to 32x32
 
 export MUJOCO_GL=${MUJOCO_GL:-osmesa}
+# Use the environment scripts/setup.sh made, when there is one.
+if [ -x .venv/bin/a2world ]; then export PATH="$PWD/.venv/bin:$PATH"; fi
 if [ ! -d "$OUT/demos/lerobot" ]; then
   a2world collect --task "$TASK" --episodes 6 --out "$OUT/demos" --size "$SIZE" --formats lerobot mcap
 fi
