@@ -12,7 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-from a2world_ros.cli.cmd_sim import ensure_headless_gl, parse_size
+from a2world_ros.cli.cmd_sim import parse_size
+from rig.sim import ensure_headless_gl
 
 COLLECT_HELP = """\
 Record --episodes demonstrations of --task by its scripted expert on the MuJoCo twin (lockstep clock,

@@ -7,10 +7,11 @@ cameras and what a demonstration of the task looks like.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
+
+from rig.sim import ensure_headless_gl
 
 VIEW_HELP = """\
 Build the MuJoCo twin with a task, reset it with --seed, and write for each camera (front,
@@ -25,13 +26,6 @@ Examples:
   a2world sim view --task lift_box_high
   a2world sim view --task chain_in_box --out /tmp/chain --seconds 20 --seed 3
 """
-
-
-def ensure_headless_gl() -> None:
-    """Choose a headless OpenGL backend for MuJoCo when the user has not chosen one."""
-    if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
-        os.environ["MUJOCO_GL"] = "osmesa"
-    os.environ.setdefault("PYOPENGL_PLATFORM", os.environ.get("MUJOCO_GL", "osmesa"))
 
 
 def parse_size(text: str) -> tuple[int, int]:
