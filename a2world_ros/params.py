@@ -14,8 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from rig.config import ConfigError, load_yaml, node_params
 
 CALIBRATION_KEYS = {
@@ -96,24 +94,15 @@ class StaticTransform:
 
 
 def calibration_transforms(params: Mapping[str, Any], where: str = "calibration") -> list[StaticTransform]:
-    """The five calibrated transforms from the `static_tf` parameters of config/calibration.yaml."""
-    world = str(params.get("world_frame", "world"))
+    """The five calibrated transforms from the `static_tf` parameters of config/calibration.yaml,
+    validated by `calibration.transforms` (the one reader of that file)."""
+    from calibration.transforms import SECTION, parse_calibration, transform_to_pose
+
+    cal = parse_calibration({SECTION: {"ros__parameters": dict(params)}}, where)
     out = []
     for key, (parent, child) in CALIBRATION_KEYS.items():
-        if key not in params:
-            raise ConfigError(f"{where}: missing key {key!r} ([x, y, z, qx, qy, qz, qw])")
-        value = params[key]
-        try:
-            pose = np.asarray(value, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{where}.{key}: {value!r}, expected 7 numbers [x, y, z, qx, qy, qz, qw]") from None
-        if pose.shape != (7,) or not np.all(np.isfinite(pose)):
-            raise ConfigError(f"{where}.{key}: {value!r}, expected 7 finite numbers [x, y, z, qx, qy, qz, qw]")
-        norm = float(np.linalg.norm(pose[3:]))
-        if abs(norm - 1.0) > 1e-3:
-            raise ConfigError(f"{where}.{key}: quaternion norm {norm:.6f}, expected a unit quaternion")
-        pose[3:] /= norm
-        out.append(StaticTransform(world if parent == "world" else parent, child, tuple(float(v) for v in pose)))
+        pose = transform_to_pose(cal[key], f"{where}.{key}")
+        out.append(StaticTransform(cal.world_frame if parent == "world" else parent, child, tuple(pose)))
     return out
 
 
