@@ -8,7 +8,6 @@ constructors the non-ROS code uses. `calibration_transforms` reads config/calibr
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -58,30 +57,6 @@ def unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
 def load_node_params(config: str | os.PathLike[str], node: str) -> dict[str, Any]:
     """Nested parameters of `node` from a ROS parameter YAML (name or path), merged over `/**`."""
     return node_params(load_yaml(config), node)
-
-
-def section(params: Mapping[str, Any], key: str, where: str) -> dict[str, Any]:
-    """`params[key]` as a mapping, or a ConfigError naming `where.key`."""
-    value = params.get(key)
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"{where}: missing mapping {key!r} (present: {sorted(params)})")
-    return dict(value)
-
-
-def number(params: Mapping[str, Any], key: str, where: str, default: float | None = None,
-           positive: bool = False) -> float:
-    """A finite float parameter (optionally > 0); errors name `where.key`, the value and the expectation."""
-    if key not in params:
-        if default is None:
-            raise ConfigError(f"{where}: missing key {key!r}")
-        return float(default)
-    try:
-        value = float(params[key])
-    except (TypeError, ValueError):
-        raise ConfigError(f"{where}.{key}: {params[key]!r}, expected a number") from None
-    if not math.isfinite(value) or (positive and value <= 0):
-        raise ConfigError(f"{where}.{key}: {value}, expected a finite{' positive' if positive else ''} number")
-    return value
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from numpy.typing import NDArray
 from rig.config import ConfigError
 from rig.conventions import ARM_NAMES, COMMAND_DIM
 from rig.drivers.base import Arm, DeviceError, Gripper
+from rig.params import get_float, get_floats, get_int
 from rig.rotations import (
     angle_between,
     normalize_quat,
@@ -41,27 +42,6 @@ log = logging.getLogger(__name__)
 
 QUAT_NORM_TOL = 0.05
 """Targets whose quaternion norm is further than this from 1 are malformed and rejected (hold)."""
-
-
-def _finite_float(where: str, value: Any, minimum: float | None = None, positive: bool = False) -> float:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{where}: {value!r}, expected a number") from None
-    if not math.isfinite(out):
-        raise ConfigError(f"{where}: {out}, expected a finite number")
-    if positive and out <= 0:
-        raise ConfigError(f"{where}: {out}, expected a positive number")
-    if minimum is not None and out < minimum:
-        raise ConfigError(f"{where}: {out}, expected >= {minimum}")
-    return out
-
-
-def _vec3(where: str, value: Any) -> tuple[float, float, float]:
-    if not isinstance(value, (list, tuple)) or len(value) != 3:
-        raise ConfigError(f"{where}: {value!r}, expected a list of 3 numbers [x, y, z] in metres")
-    x, y, z = (_finite_float(f"{where}[{i}]", v) for i, v in enumerate(value))
-    return (x, y, z)
 
 
 @dataclass(frozen=True)
@@ -103,16 +83,16 @@ class ArmLimits:
             if key not in data:
                 raise ConfigError(f"{where}: missing key {key!r}")
         kwargs: dict[str, Any] = {
-            "workspace_min": _vec3(f"{where}.workspace_min", data["workspace_min"]),
-            "workspace_max": _vec3(f"{where}.workspace_max", data["workspace_max"]),
+            "workspace_min": get_floats(data, "workspace_min", where, 3),
+            "workspace_max": get_floats(data, "workspace_max", where, 3),
         }
         for key in ("max_linear_speed", "max_angular_speed", "max_linear_acc", "max_angular_acc",
                     "gripper_max_rate", "max_step_dt"):
             if key in data:
-                kwargs[key] = _finite_float(f"{where}.{key}", data[key], positive=True)
+                kwargs[key] = get_float(data, key, where, positive=True)
         for key in ("gripper_min", "gripper_max"):
             if key in data:
-                kwargs[key] = _finite_float(f"{where}.{key}", data[key], minimum=0.0)
+                kwargs[key] = get_float(data, key, where, low=0.0)
         try:
             return cls(**kwargs)
         except ConfigError as exc:
@@ -149,15 +129,11 @@ class GuardConfig:
             raise ConfigError(f"{where}.watch: {watch!r}, expected a list of source names")
         return cls(
             arms=arms,
-            stale_timeout_s=_finite_float(f"{where}.stale_timeout_s", data.get("stale_timeout_s", 0.1),
-                                          positive=True),
+            stale_timeout_s=get_float(data, "stale_timeout_s", where, 0.1, positive=True),
             watch=tuple(watch),
-            gripper_deadband=_finite_float(f"{where}.gripper_deadband", data.get("gripper_deadband", 0.005),
-                                           minimum=0.0),
-            event_log_size=int(_finite_float(f"{where}.event_log_size", data.get("event_log_size", 1000),
-                                             positive=True)),
-            log_interval_s=_finite_float(f"{where}.log_interval_s", data.get("log_interval_s", 1.0),
-                                         minimum=0.0),
+            gripper_deadband=get_float(data, "gripper_deadband", where, 0.005, low=0.0),
+            event_log_size=get_int(data, "event_log_size", where, 1000, low=1),
+            log_interval_s=get_float(data, "log_interval_s", where, 1.0, low=0.0),
         )
 
 

@@ -7,12 +7,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from a2world_ros.params import number, rig_sections, section
+from a2world_ros.params import rig_sections
 from rig import topics
 from rig.config import ConfigError
 from rig.drivers.base import Arm, Gripper
 from rig.executor import ExecutorConfig
 from rig.factory import build_rig
+from rig.params import get_float, get_mapping
 from rig.safety import GuardConfig
 
 from .bridges import ArmBridge
@@ -22,8 +23,8 @@ from .common import A2WorldNode, run
 def make_arm_bridge(node: A2WorldNode, arms: Mapping[str, Arm], grippers: Mapping[str, Gripper]) -> ArmBridge:
     """ArmBridge configured from the node's `executor` and `guard` parameter sections."""
     where = node.get_name()
-    executor = ExecutorConfig.from_mapping(section(node.params, "executor", where), f"{where}.executor")
-    guard = GuardConfig.from_mapping(section(node.params, "guard", where), f"{where}.guard")
+    executor = ExecutorConfig.from_mapping(get_mapping(node.params, "executor", where), f"{where}.executor")
+    guard = GuardConfig.from_mapping(get_mapping(node.params, "guard", where), f"{where}.guard")
     missing = sorted(set(arms) - set(guard.arms))
     if missing:
         raise ConfigError(f"{where}.guard.arms: no limits for arm(s) {missing}")
@@ -58,8 +59,8 @@ def wire_arms(node: A2WorldNode, bridge: ArmBridge, camera_topics: bool = True) 
     node.add_trigger(topics.ARMS_START, bridge.start)
     node.add_trigger(topics.ARMS_STOP, bridge.stop)
     node.add_trigger(topics.ARMS_RESET, bridge.reset)
-    state_hz = number(node.params, "state_publish_hz", where, default=100.0, positive=True)
-    gripper_hz = number(node.params, "gripper_hz", where, default=20.0, positive=True)
+    state_hz = get_float(node.params, "state_publish_hz", where, default=100.0, positive=True)
+    gripper_hz = get_float(node.params, "gripper_hz", where, default=20.0, positive=True)
     node.create_timer(1.0 / state_hz, lambda: node.publish_all(bridge.drain_states()))
     node.create_timer(1.0 / gripper_hz, lambda: node.publish_all(bridge.poll_grippers()))
     if bool(node.param("auto_start", False)):
@@ -84,7 +85,7 @@ class ArmsNode(A2WorldNode):
         self.bridge = make_arm_bridge(self, arms, grippers or {})
         wire_arms(self, self.bridge)
         self.add_diagnostics(self.bridge.diagnostics,
-                             number(self.params, "diagnostics_hz", "arms", default=1.0, positive=True))
+                             get_float(self.params, "diagnostics_hz", "arms", default=1.0, positive=True))
         if start_control:
             self.bridge.start_control()
         self.on_close(self.bridge.stop_control)

@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from a2world_ros.params import number, rig_sections
+from a2world_ros.params import rig_sections
 from rig import topics
 from rig.drivers.base import Camera
 from rig.factory import build_rig
+from rig.params import get_float
 
 from .bridges import CameraBridge
 from .common import A2WorldNode, run
@@ -20,7 +21,7 @@ def wire_cameras(node: A2WorldNode, bridge: CameraBridge, after_poll: Any = None
     for topic, (msgtype, kind) in topics.camera_topics().items():
         if any(topic in (topics.image(c), topics.camera_info(c)) for c in bridge.cameras):
             node.add_publisher(topic, msgtype, kind)
-    poll_hz = number(node.params, "poll_hz", node.get_name(), default=100.0, positive=True)
+    poll_hz = get_float(node.params, "poll_hz", node.get_name(), default=100.0, positive=True)
 
     def poll() -> None:
         node.publish_all(bridge.poll())
@@ -44,7 +45,7 @@ class CamerasNode(A2WorldNode):
         self.bridge = CameraBridge(cameras, self.clock_map, self.distro)
         wire_cameras(self, self.bridge)
         self.add_diagnostics(self.bridge.diagnostics,
-                             number(self.params, "diagnostics_hz", "cameras", default=1.0, positive=True))
+                             get_float(self.params, "diagnostics_hz", "cameras", default=1.0, positive=True))
 
 
 def main(args: list[str] | None = None) -> int:

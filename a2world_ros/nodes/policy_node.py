@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from a2world_ros.params import number
 from rig import topics
 from rig.conventions import ARM_NAMES, CAMERA_NAMES, POLICY_HZ
+from rig.params import get_float
 
 from .bridges import PolicyBridge
 from .common import A2WorldNode, run
@@ -32,9 +32,9 @@ def wire_policy(node: A2WorldNode, bridge: PolicyBridge) -> None:
     node.add_publisher(topics.COMMAND_GRIPPERS, topics.JOINT_TRAJECTORY, topics.COMMAND)
     node.add_trigger(topics.POLICY_START, bridge.start)
     node.add_trigger(topics.POLICY_STOP, bridge.stop)
-    publish_hz = number(node.params, "publish_hz", where, default=float(POLICY_HZ), positive=True)
+    publish_hz = get_float(node.params, "publish_hz", where, default=float(POLICY_HZ), positive=True)
     node.create_timer(1.0 / publish_hz, lambda: node.publish_all(bridge.poll_chunk()))
-    node.add_diagnostics(bridge.diagnostics, number(node.params, "diagnostics_hz", where, default=1.0,
+    node.add_diagnostics(bridge.diagnostics, get_float(node.params, "diagnostics_hz", where, default=1.0,
                                                     positive=True))
 
 
@@ -51,9 +51,9 @@ class PolicyNode(A2WorldNode):
             self.on_close(loop.close)
         self.bridge = PolicyBridge(
             loop, self.clock_map, instruction,
-            slop_s=number(self.params, "slop_s", "policy", default=0.02, positive=True),
-            state_slop_s=number(self.params, "state_slop_s", "policy", default=0.02, positive=True),
-            gripper_slop_s=number(self.params, "gripper_slop_s", "policy", default=0.1, positive=True),
+            slop_s=get_float(self.params, "slop_s", "policy", default=0.02, positive=True),
+            state_slop_s=get_float(self.params, "state_slop_s", "policy", default=0.02, positive=True),
+            gripper_slop_s=get_float(self.params, "gripper_slop_s", "policy", default=0.1, positive=True),
             distro=self.distro,
         )
         wire_policy(self, self.bridge)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from a2world_ros.params import number
 from rig.factory import Rig, build_rig
+from rig.params import get_float
 
 from .arms_node import make_arm_bridge, wire_arms
 from .bridges import CameraBridge
@@ -35,7 +35,7 @@ class SimNode(A2WorldNode):
             self.arms.start_control()
         self.on_close(self.arms.stop_control)
         self.add_diagnostics(lambda: self.cameras.diagnostics() + self.arms.diagnostics(),
-                             number(self.params, "diagnostics_hz", "sim", default=1.0, positive=True))
+                             get_float(self.params, "diagnostics_hz", "sim", default=1.0, positive=True))
 
     def _feed_watchdog(self) -> None:
         for cam, t in self.cameras.newest().items():

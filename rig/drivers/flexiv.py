@@ -34,7 +34,7 @@ from numpy.typing import ArrayLike, NDArray
 from rig.config import ConfigError, load_yaml, node_params
 from rig.conventions import ARM_NAMES, ARM_STATE_MIN_HZ, JOINTS_PER_ARM, POSE_DIM
 from rig.drivers.base import Arm, DeviceError, DeviceStats
-from rig.drivers.params import get_float, get_floats, get_int, get_mapping, get_str, reject_unknown
+from rig.params import get_float, get_floats, get_int, get_mapping, get_str, reject_unknown
 from rig.rotations import UNIT_QUAT_TOL, normalize_quat, quat_norm_error
 from rig.schema import ArmState
 

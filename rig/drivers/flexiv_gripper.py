@@ -19,7 +19,7 @@ from rig.config import ConfigError, load_yaml, node_params
 from rig.conventions import ARM_NAMES, opening_to_width, width_to_opening
 from rig.drivers.base import DeviceError, Gripper
 from rig.drivers.flexiv import FlexivArm
-from rig.drivers.params import get_float, get_str, reject_unknown
+from rig.params import get_float, get_str, reject_unknown
 from rig.schema import GripperState
 
 log = logging.getLogger(__name__)

@@ -35,7 +35,7 @@ from rig.config import ConfigError, load_yaml, node_params
 from rig.drivers.base import Camera, DeviceError, DeviceStats
 from rig.drivers.frame_clock import FrameClock, StampDomain
 from rig.drivers.frame_ring import FrameRing, SlotMeta
-from rig.drivers.params import get_float, get_int, get_mapping, get_str, reject_unknown
+from rig.params import get_float, get_int, get_mapping, get_str, reject_unknown
 from rig.schema import CameraFrame, CameraIntrinsics
 
 log = logging.getLogger(__name__)

@@ -32,7 +32,7 @@ from rig.config import ConfigError, load_yaml, node_params
 from rig.conventions import ARM_NAMES, GRIPPER_STROKE_M, width_to_opening
 from rig.drivers.base import DeviceError, DeviceStats, Gripper
 from rig.drivers.modbus_rtu import ModbusError, ModbusRtuClient, SerialPort
-from rig.drivers.params import get_float, get_int, get_str, reject_unknown
+from rig.params import get_float, get_int, get_str, reject_unknown
 from rig.schema import GripperState
 
 log = logging.getLogger(__name__)

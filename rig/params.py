@@ -1,4 +1,5 @@
-"""Typed reads of driver settings from a YAML mapping, with errors that name the field and the rule.
+"""Typed reads of settings from a YAML mapping (drivers, guard, nodes), with errors that name the field
+and the rule. The one place for such readers.
 
 `where` is the dotted location used in messages, e.g. `config/rig.yaml arms.left`.
 """
