@@ -21,6 +21,7 @@ from torch import nn
 
 from policy.blocks import ACTION_MODULES, JointBlock
 from policy.config import PolicyConfig
+from worldmodel.network.a2world import init_video_trunk
 from worldmodel.network.block import BlockInputs
 from worldmodel.network.embeddings import FinalLayer, PatchEmbed, TimestepEmbedding, Timesteps, unpatchify
 from worldmodel.network.layers import Mlp, RMSNorm, modulate, trunc_normal_
@@ -73,14 +74,7 @@ class PolicyNet(nn.Module):
     # ------------------------------------------------------------------------------------------- init
     def init_weights(self) -> None:
         """A2World's initialisation for the video branch; the action branch copies it where it can."""
-        self.x_embedder_multiview.init_weights()
-        for pos in self.pos_embedder_options.values():
-            pos.reset_parameters()
-        self.t_embedder[1].init_weights()
-        for block in self.blocks:
-            block.init_weights()
-        self.final_layer.init_weights()
-        self.t_embedding_norm.reset_parameters()
+        init_video_trunk(self)
         D = self.config.net.model_channels
         trunc_normal_(self.action_in.weight, ACTION_DIM)
         nn.init.zeros_(self.action_in.bias)

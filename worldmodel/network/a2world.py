@@ -25,6 +25,18 @@ from worldmodel.network.layers import Mlp, RMSNorm
 from worldmodel.network.rope import RopePosition3D
 
 
+def init_video_trunk(net: nn.Module) -> None:
+    """The release's initialisation of the video trunk that A2WorldNet and the policy share (patch embed,
+    RoPE tables, timestep MLP, blocks, final layer, timestep norm); attribute names as in the release."""
+    net.x_embedder_multiview.init_weights()
+    for pos in net.pos_embedder_options.values():
+        pos.reset_parameters()
+    net.t_embedder[1].init_weights()
+    for block in net.blocks:
+        block.init_weights()
+    net.final_layer.init_weights()
+    net.t_embedding_norm.reset_parameters()
+
 class A2WorldNet(nn.Module):
     """The A2World network. Build with `A2WorldNet(config)`; call `forward(...)` (documented there)."""
 
@@ -95,14 +107,7 @@ class A2WorldNet(nn.Module):
     # ---------------------------------------------------------------------------------------- helpers
     def init_weights(self) -> None:
         """The release's initialisation (truncated normal linears, AdaLN-Zero, zero cross-view output)."""
-        self.x_embedder_multiview.init_weights()
-        for pos in self.pos_embedder_options.values():
-            pos.reset_parameters()
-        self.t_embedder[1].init_weights()
-        for block in self.blocks:
-            block.init_weights()
-        self.final_layer.init_weights()
-        self.t_embedding_norm.reset_parameters()
+        init_video_trunk(self)
 
     @property
     def dtype(self) -> torch.dtype:
