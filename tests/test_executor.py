@@ -32,7 +32,7 @@ def make(latency: float = 0.03, blend: float = 0.2, speed: float = SPEED):
     clock = LockstepClock(50.0)
     arms = {n: RecordingArm(n, clock=clock) for n in ("left", "right")}
     grippers = {n: RecordingGripper(n) for n in ("left", "right")}
-    guard = SafetyGuard(GuardConfig(arms={"left": limits(speed), "right": limits(speed)}), arms, grippers)
+    guard = SafetyGuard(GuardConfig(arms={"left": limits(speed), "right": limits(speed)}), arms, grippers, clock)
     for n in arms:
         guard.observe_gripper(n, 1.0)
     ex = ChunkExecutor(ExecutorConfig(latency_s=latency, blend_s=blend), guard)
