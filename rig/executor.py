@@ -33,9 +33,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from rig import hardware_limits as hw
 from rig.config import ConfigError
 from rig.conventions import ARM_NAMES, COMMAND_DIM
 from rig.drivers.base import Arm, DeviceError
+from rig.params import get_float, get_int, reject_unknown
 from rig.rotations import angle_between, slerp_quats
 from rig.safety import GuardedCommand, SafetyGuard
 from rig.schema import ArmState, CommandChunk
@@ -88,24 +90,30 @@ class ExecutorConfig:
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], where: str = "executor") -> ExecutorConfig:
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"{where}: unknown keys {unknown} (known: {sorted(known)})")
+        """Read and bound every setting (rig/hardware_limits.py); errors name `where.<key>`."""
+        reject_unknown(data, set(cls.__dataclass_fields__), where)
         kwargs: dict[str, Any] = {}
-        for key, value in data.items():
-            try:
-                kwargs[key] = float(value)
-            except (TypeError, ValueError):
-                raise ConfigError(f"{where}.{key}: {value!r}, expected a number") from None
-            if key == "rt_priority":
-                if kwargs[key] != int(kwargs[key]):
-                    raise ConfigError(f"{where}.rt_priority: {value!r}, expected an integer in 0..99")
-                kwargs[key] = int(kwargs[key])
-        try:
-            return cls(**kwargs)
-        except ConfigError as exc:
-            raise ConfigError(str(exc).replace("executor.", f"{where}.", 1)) from None
+        for key, (low, high, positive) in _BOUNDS.items():
+            if key in data:
+                kwargs[key] = get_float(data, key, where, low=low, high=high, positive=positive)
+        if "rt_priority" in data:
+            kwargs["rt_priority"] = get_int(data, "rt_priority", where, low=0, high=99)
+        return cls(**kwargs)
+
+
+_BOUNDS: dict[str, tuple[float | None, float | None, bool]] = {
+    # key: (low, high, strictly positive)
+    "command_hz": (None, hw.FLEXIV_RT_HZ, True),
+    "latency_s": (0.0, hw.COMMAND_LATENCY_MAX_S, False),
+    "blend_s": (0.0, 5.0, False),
+    "blend_max_speed": (None, hw.RIZON4S_MAX_LINEAR_VEL, True),
+    "blend_max_angular_speed": (None, hw.RIZON4S_MAX_ANGULAR_VEL, True),
+    "match_pos_m": (0.0, 0.05, False),
+    "match_rot_rad": (0.0, 0.5, False),
+    "match_gripper": (0.0, 0.5, False),
+    "max_chunk_lead_s": (0.0, 5.0, False),
+}
+"""Ranges of the executor settings read from configuration."""
 
 
 class ArmPlan:

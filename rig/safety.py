@@ -31,8 +31,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from rig import hardware_limits as hw
 from rig.config import ConfigError
-from rig.conventions import ARM_NAMES, COMMAND_DIM
+from rig.conventions import ARM_NAMES, CAMERA_NAMES, COMMAND_DIM
 from rig.drivers.base import Arm, DeviceError, Gripper
 from rig.params import get_float, get_floats, get_int
 from rig.rotations import (
@@ -47,6 +48,16 @@ from rig.schema import ArmState
 from rig.timing import Clock, MonotonicClock
 
 log = logging.getLogger(__name__)
+
+_LIMIT_BOUNDS = {
+    "max_linear_speed": hw.RIZON4S_MAX_LINEAR_VEL,
+    "max_angular_speed": hw.RIZON4S_MAX_ANGULAR_VEL,
+    "max_linear_acc": hw.RIZON4S_MAX_LINEAR_ACC,
+    "max_angular_acc": hw.MAX_ANGULAR_ACC,
+    "gripper_max_rate": hw.GRIPPER_MAX_RATE,
+    "max_step_dt": hw.MAX_STEP_DT_MAX_S,
+}
+"""Upper bounds of the per-arm limits read from configuration (rig/hardware_limits.py cites them)."""
 
 QUAT_NORM_TOL = 0.05
 """Targets whose quaternion norm is further than this from 1 are malformed and rejected (hold)."""
@@ -90,17 +101,20 @@ class ArmLimits:
                     "max_linear_acc", "max_angular_acc"):
             if key not in data:
                 raise ConfigError(f"{where}: missing key {key!r}")
-        kwargs: dict[str, Any] = {
-            "workspace_min": get_floats(data, "workspace_min", where, 3),
-            "workspace_max": get_floats(data, "workspace_max", where, 3),
-        }
-        for key in ("max_linear_speed", "max_angular_speed", "max_linear_acc", "max_angular_acc",
-                    "gripper_max_rate", "max_step_dt"):
+        kwargs: dict[str, Any] = {}
+        for key in ("workspace_min", "workspace_max"):
+            box = get_floats(data, key, where, 3)
+            for i, v in enumerate(box):
+                if abs(v) > hw.WORKSPACE_ABS_MAX_M:
+                    raise ConfigError(f"{where}.{key}[{i}]: {v} m, expected within +-{hw.WORKSPACE_ABS_MAX_M} m of "
+                                      f"the base (Rizon 4S reach {hw.RIZON4S_REACH_M} m)")
+            kwargs[key] = box
+        for key, high in _LIMIT_BOUNDS.items():
             if key in data:
-                kwargs[key] = get_float(data, key, where, positive=True)
+                kwargs[key] = get_float(data, key, where, positive=True, high=high)
         for key in ("gripper_min", "gripper_max"):
             if key in data:
-                kwargs[key] = get_float(data, key, where, low=0.0)
+                kwargs[key] = get_float(data, key, where, low=0.0, high=1.0)
         try:
             return cls(**kwargs)
         except ConfigError as exc:
@@ -134,18 +148,41 @@ class GuardConfig:
             if not isinstance(section, Mapping):
                 raise ConfigError(f"{where}.arms.{name}: expected a mapping of limits")
             arms[name] = ArmLimits.from_mapping(section, f"{where}.arms.{name}")
-        watch = data.get("watch", [])
-        if not isinstance(watch, (list, tuple)) or not all(isinstance(w, str) for w in watch):
-            raise ConfigError(f"{where}.watch: {watch!r}, expected a list of source names")
+        known = {"arms", "stale_timeout_s", "watch", "gripper_deadband", "event_log_size", "log_interval_s",
+                 "future_tolerance_s"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"{where}: unknown keys {unknown} (known: {sorted(known)})")
+        sources = [*CAMERA_NAMES, *(f"arm:{a}" for a in ARM_NAMES)]
+        watch = data.get("watch")
+        if not isinstance(watch, (list, tuple)) or not watch or not all(isinstance(w, str) for w in watch):
+            raise ConfigError(f"{where}.watch: {watch!r}, expected a non-empty list of the cameras to keep fresh "
+                              f"(some of {sources}); without it the guard would move on frozen images")
+        typos = [w for w in watch if w not in sources]
+        if typos:
+            raise ConfigError(f"{where}.watch: {typos} not known sources, expected some of {sources}")
         return cls(
             arms=arms,
-            stale_timeout_s=get_float(data, "stale_timeout_s", where, 0.1, positive=True),
+            stale_timeout_s=get_float(data, "stale_timeout_s", where, 0.1, positive=True,
+                                      high=hw.STALE_TIMEOUT_MAX_S),
             watch=tuple(watch),
-            gripper_deadband=get_float(data, "gripper_deadband", where, 0.005, low=0.0),
-            event_log_size=get_int(data, "event_log_size", where, 1000, low=1),
-            log_interval_s=get_float(data, "log_interval_s", where, 1.0, low=0.0),
-            future_tolerance_s=get_float(data, "future_tolerance_s", where, 0.005, low=0.0),
+            gripper_deadband=get_float(data, "gripper_deadband", where, 0.005, low=0.0, high=0.1),
+            event_log_size=get_int(data, "event_log_size", where, 1000, low=1, high=1_000_000),
+            log_interval_s=get_float(data, "log_interval_s", where, 1.0, low=0.0, high=3600.0),
+            future_tolerance_s=get_float(data, "future_tolerance_s", where, 0.005, low=0.0,
+                                         high=hw.FUTURE_TOLERANCE_MAX_S),
         )
+
+    def check_sources(self, cameras: Iterable[str], arms: Iterable[str], where: str = "guard") -> None:
+        """Every watched camera must be a configured camera, every `arm:<name>` a configured arm."""
+        cams, arm_names = set(cameras), set(arms)
+        missing = [w for w in self.watch if (w[4:] not in arm_names if w.startswith("arm:") else w not in cams)]
+        if missing:
+            raise ConfigError(f"{where}.watch: {missing} not configured on this rig (cameras {sorted(cams)}, "
+                              f"arms {sorted(arm_names)}); the guard would hold forever")
+        unlimited = sorted(arm_names - set(self.arms))
+        if unlimited:
+            raise ConfigError(f"{where}.arms: no limits for configured arm(s) {unlimited}")
 
 
 @dataclass(frozen=True)

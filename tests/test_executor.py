@@ -176,7 +176,7 @@ def test_config_from_mapping_errors():
     assert ExecutorConfig.from_mapping({"latency_s": 0.05}).latency_s == 0.05
     with pytest.raises(ConfigError, match="executor.blend_s"):
         ExecutorConfig.from_mapping({"blend_s": -1})
-    with pytest.raises(ConfigError, match="unknown keys"):
+    with pytest.raises(ConfigError, match="unknown key"):
         ExecutorConfig.from_mapping({"latency": 0.05})
     assert ExecutorConfig.from_mapping({"rt_priority": 20}).rt_priority == 20
     with pytest.raises(ConfigError, match="rt_priority"):

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from rig import hardware_limits as hw
 from rig.config import ConfigError, load_yaml, node_params
 from rig.conventions import ARM_NAMES, ARM_STATE_MIN_HZ, JOINTS_PER_ARM, POSE_DIM
 from rig.drivers.base import Arm, DeviceError, DeviceStats
@@ -143,6 +144,11 @@ class FlexivArmConfig:
                     "enable_timeout_s", "home_timeout_s"):
             if not getattr(self, key) > 0.0:
                 raise ConfigError(f"{where}.{key}: {getattr(self, key)}, expected a value > 0")
+        for key, high in (("max_linear_vel", hw.RIZON4S_MAX_LINEAR_VEL),
+                          ("max_angular_vel", hw.RIZON4S_MAX_ANGULAR_VEL),
+                          ("max_linear_acc", hw.RIZON4S_MAX_LINEAR_ACC), ("max_angular_acc", hw.MAX_ANGULAR_ACC)):
+            if getattr(self, key) > high:  # rig/hardware_limits.py cites the Rizon 4S figures
+                raise ConfigError(f"{where}.{key}: {getattr(self, key)}, expected at most {high:.3g} (Rizon 4S limit)")
         if not 0.0 <= self.command_jitter_tolerance <= 2.0:
             raise ConfigError(f"{where}.command_jitter_tolerance: {self.command_jitter_tolerance}, "
                               "expected a number of command periods in [0, 2]")
