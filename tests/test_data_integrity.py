@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
+
 import pytest
 from recording_data import command, observation
 
@@ -82,3 +84,39 @@ def test_data_info_names_a_missing_mp4_and_reading_it_is_a_clear_error(tmp_path,
     ds = LeRobotV3Dataset(tmp_path / "lerobot")
     with pytest.raises(DatasetError, match="wrist_left.*missing|missing.*wrist_left"):
         ds.video_frames(0, "wrist_left", [0])
+
+
+def test_sim_bags_are_stamped_with_the_real_recording_time(tmp_path):
+    """Lockstep observations carry simulated seconds from 0; their bags must not all start at boot
+    time + 0 s (hours before recorded_at, overlapping when played together)."""
+    import datetime as dt
+    import json
+    import time
+
+    from rig.dataformats.rosbag_mcap import bag_summary, read_bag
+
+    before = time.time()
+    with EpisodeRecorder(tmp_path, settings=FAST, sample_clock="sim") as rec:
+        for _ in range(2):
+            rec.start_episode("sim")
+            for i in range(6):
+                rec.add(observation(i, t0=0.0), command(i))  # every episode restarts at sim time 0
+            rec.end_episode(success=True)
+            rec.wait()
+            time.sleep(0.05)
+    after = time.time()
+    spans = []
+    for bag in sorted((tmp_path / "bags").iterdir()):
+        stamps = [m.log_ns * 1e-9 for m in read_bag(bag, ["/recorded/command/poses"])]
+        assert len(stamps) == 6 and np.allclose(np.diff(stamps), 1 / 30, atol=1e-6)  # simulated intervals kept
+        assert before - 1.0 <= stamps[0] <= after
+        extra = json.loads(bag_summary(bag)["custom_data"]["a2world.extra"])
+        recorded = dt.datetime.fromisoformat(extra["recorded_at"]).timestamp()
+        assert abs(stamps[0] - recorded) < 1.0 and extra["sample_clock"] == "sim"
+        spans.append((stamps[0], stamps[-1]))
+    assert spans[0][1] < spans[1][0]  # the two bags do not overlap
+
+
+def test_recorder_refuses_an_unknown_sample_clock(tmp_path):
+    with pytest.raises(RecorderError, match="sample_clock"):
+        EpisodeRecorder(tmp_path, settings=FAST, sample_clock="wall")
