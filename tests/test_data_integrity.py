@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 
 import numpy as np
-
 import pytest
 from recording_data import command, observation
 
