@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from a2world_ros.runtime.policy_loop import PolicyLoop, PolicyLoopConfig
+from a2world_ros.runtime.policy_loop import ClientKeys, PolicyLoop, PolicyLoopConfig
 from policy.interface import Policy
 from rig.config import ConfigError, load_yaml, node_params
 from rig.conventions import ARM_NAMES, COMMAND_DIM
@@ -86,12 +86,13 @@ class GraphConfig:
     loop: PolicyLoopConfig
     run: RunSettings
     client_timeout_s: float = 1.0
+    client_keys: ClientKeys = field(default_factory=lambda: ClientKeys())
 
 
 def load_graph_config(run_config: str = "run.yaml", policy_config: str | None = None) -> GraphConfig:
     """Read config/run.yaml and the executor/guard sections (`/**`) of `policy_config` (default: the
     file named by `run.policy_config`, normally config/policy.yaml)."""
-    from a2world_ros.runtime.policy_loop import client_timeout, load_loop_config
+    from a2world_ros.runtime.policy_loop import client_keys, client_timeout, load_loop_config
 
     data = load_yaml(run_config)
     run = RunSettings.from_mapping(data.get("run", {}) or {}, f"{run_config}: run")
@@ -106,6 +107,7 @@ def load_graph_config(run_config: str = "run.yaml", policy_config: str | None = 
         loop=load_loop_config(None, run_config),
         run=run,
         client_timeout_s=client_timeout(None, run_config),
+        client_keys=client_keys(None, run_config),
     )
 
 

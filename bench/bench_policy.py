@@ -2,22 +2,30 @@
 overhead over loopback, and (when a CUDA device is present) full-size chunk latency for 3 views at
 256x256 with 5 and 10 steps in bf16.
 
-Usage: python3 bench/bench_policy.py [--repeats N] [--threads N] [--gpu]
+`--transport` compares only the transports, side by side: our ZeroMQ server (`policy.server`) and an
+openpi-style websocket + msgpack server (bench/transport_baseline.py), both serving an echo policy in
+a separate process, with three-image requests at 240x320 and 480x640: round-trip p50 / p99 and the
+client's CPU time per request (user + system of the bench process, which runs only the client).
+
+Usage: python3 bench/bench_policy.py [--repeats N] [--threads N] [--gpu] [--transport [--requests N]]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from policy_demo_data import home_request, random_checkpoint
 
 
@@ -82,6 +90,84 @@ def cpu_section(repeats: int) -> None:
         summary("server round trip, 3 x 240x320 images (echo)", rt_small)
 
 
+def _serve_in_child(kind: str, conn: Any, stop: Any) -> None:
+    if kind == "zmq":
+        from policy.interface import PolicyResult
+        from policy.server import PolicyServer, ServerConfig
+
+        class Echo:
+            def metadata(self) -> dict:
+                return {"policy": "echo"}
+
+            def infer(self, req: Any) -> PolicyResult:
+                return PolicyResult(chunk=np.zeros((60, 2, 8)), dt=1 / 30)
+
+        server = PolicyServer(Echo(), ServerConfig(address="tcp://127.0.0.1:0"))
+        server.start_background()
+        conn.send(server.address)
+        stop.wait()
+        server.stop()
+    else:
+        from transport_baseline import EchoPolicy, WebsocketServer
+
+        ws = WebsocketServer(EchoPolicy()).start()
+        conn.send(f"ws://127.0.0.1:{ws.port}")
+        stop.wait()
+        ws.stop()
+
+
+def transport_section(requests: int) -> list[dict[str, Any]]:
+    """Round trip and client CPU of both transports at both sizes; prints a table and returns the rows."""
+    import multiprocessing as mp
+    import resource
+
+    from transport_baseline import WebsocketClient
+
+    from policy.client import PolicyClient
+
+    def cpu_s() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    ctx = mp.get_context("spawn")
+    rows = []
+    for size in ((240, 320), (480, 640)):
+        request = home_request(size=size)
+        openpi_obs = {f"observation/images/{k}": v for k, v in request.images.items()}
+        openpi_obs.update({"observation/state": request.state, "prompt": request.instruction})
+        for kind in ("zmq", "openpi-ws"):
+            parent, child = ctx.Pipe()
+            stop = ctx.Event()
+            proc = ctx.Process(target=_serve_in_child, args=("zmq" if kind == "zmq" else "ws", child, stop),
+                               daemon=True)
+            proc.start()
+            address = parent.recv()
+            if kind == "zmq":
+                client: Any = PolicyClient(address, timeout_s=10.0)
+                call = functools.partial(client.infer, request)
+            else:
+                client = WebsocketClient(address)
+                call = functools.partial(client.infer, openpi_obs)
+            timed(call, 10)  # warm up
+            c0 = cpu_s()
+            ms = timed(call, requests, warmup=0)
+            cpu_ms = (cpu_s() - c0) / requests * 1e3
+            client.close()
+            stop.set()
+            proc.join(10)
+            row = {"transport": kind, "size": f"{size[0]}x{size[1]}", "p50_ms": float(np.percentile(ms, 50)),
+                   "p99_ms": float(np.percentile(ms, 99)), "client_cpu_ms": cpu_ms, "n": requests}
+            rows.append(row)
+            print(f"{kind:<10} 3 x {row['size']:<8} p50 {row['p50_ms']:7.3f} ms  p99 {row['p99_ms']:7.3f} ms  "
+                  f"client CPU {cpu_ms:6.3f} ms/request  (n={requests})", flush=True)
+    for size in ("240x320", "480x640"):
+        ours, base = (next(r for r in rows if r["transport"] == t and r["size"] == size) for t in ("zmq", "openpi-ws"))
+        print(f"{size}: zmq / openpi-ws  p50 {ours['p50_ms'] / base['p50_ms']:.2f}x  "
+              f"p99 {ours['p99_ms'] / base['p99_ms']:.2f}x  "
+              f"client CPU {ours['client_cpu_ms'] / base['client_cpu_ms']:.2f}x")
+    return rows
+
+
 def gpu_section(repeats: int) -> None:
     from policy.config import load_policy_config
     from policy.diffusion import JointCondition, JointDenoiser, sample_joint
@@ -119,9 +205,15 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: default)")
     parser.add_argument("--gpu", action="store_true", help="also run the full-size GPU section")
+    parser.add_argument("--transport", action="store_true",
+                        help="only compare the transports (ours vs an openpi-style websocket server)")
+    parser.add_argument("--requests", type=int, default=500, help="requests per transport and size (--transport)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.transport:
+        transport_section(args.requests)
+        return 0
     cpu_section(args.repeats)
     if args.gpu:
         if not torch.cuda.is_available():

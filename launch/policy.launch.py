@@ -27,6 +27,8 @@ ARGUMENTS = [
      "calibrated transforms broadcast on /tf_static"),
     ("policy", "", "policy to run: a checkpoint path, or tcp://host:port of a policy server"),
     ("instruction", "", "task instruction given to the policy"),
+    ("server_key", "", "CURVE: the policy server's public key file (required for tcp:// off loopback)"),
+    ("client_key", "", "CURVE: this robot's key pair file (its public half in the server's --authorized-keys)"),
     ("record_dir", "", "when set, record every topic to this rosbag2 directory (MCAP storage)"),
 ]
 
@@ -59,6 +61,8 @@ def generate_launch_description() -> LaunchDescription:
                  # Always strings: an instruction like "true" or a path of digits must not become a bool/int.
                  "policy": ParameterValue(LaunchConfiguration("policy"), value_type=str),
                  "instruction": ParameterValue(LaunchConfiguration("instruction"), value_type=str),
+                 "server_public_key_file": ParameterValue(LaunchConfiguration("server_key"), value_type=str),
+                 "client_secret_key_file": ParameterValue(LaunchConfiguration("client_key"), value_type=str),
              }]),
         ExecuteProcess(
             cmd=["ros2", "bag", "record", "--storage", "mcap", "--all", "--output",

@@ -1,7 +1,10 @@
 """Policy client: the `Policy` interface over ZeroMQ, with timeouts and reconnection.
 
-Each call sends one request on a DEALER socket and waits for the reply with the same id; replies to
-earlier, abandoned requests are discarded. A timeout closes the socket and reconnects (ZeroMQ's
+Each call sends one request on a DEALER socket (a msgpack header frame plus one zero-copy frame per
+array, `policy.wire`) and waits for the reply with the same id; replies to earlier, abandoned
+requests are discarded. With `server_public_key_file` the connection is CURVE-encrypted and the
+server is authenticated; `client_secret_key_file` is the robot's own key pair, whose public half the
+server's allow-list holds. A timeout closes the socket and reconnects (ZeroMQ's
 "lazy pirate" pattern), so a restarted server is picked up by the next call.
 """
 
@@ -26,6 +29,13 @@ class PolicyServerError(RuntimeError):
     """The server answered with an error (malformed request, superseded, model failure)."""
 
 
+def _load_key(path: str, what: str) -> tuple[bytes, bytes | None]:
+    try:
+        return zmq.auth.load_certificate(path)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{what} {path}: cannot read a ZeroMQ CURVE certificate ({exc})") from None
+
+
 class PolicyClient:
     """Connects to a `PolicyServer`; implements `policy.interface.Policy`."""
 
@@ -36,13 +46,18 @@ class PolicyClient:
         self._ids = itertools.count(1)
         self._ctx = zmq.Context()
         self._curve: tuple[bytes, bytes, bytes] | None = None
+        if client_secret_key_file and not server_public_key_file:
+            raise ValueError("policy client: a client key needs the server's public key (server_public_key_file) "
+                             "to authenticate the server")
         if server_public_key_file:
-            server_public, _ = zmq.auth.load_certificate(server_public_key_file)
+            server_public, _ = _load_key(server_public_key_file, "server_public_key_file")
             if client_secret_key_file:
-                public, secret = zmq.auth.load_certificate(client_secret_key_file)
+                public, secret = _load_key(client_secret_key_file, "client_secret_key_file")
+                if secret is None:
+                    raise ValueError(f"client_secret_key_file {client_secret_key_file}: holds no secret key "
+                                     "(give the *.key_secret file)")
             else:
-                public, secret = zmq.curve_keypair()
-            assert secret is not None
+                public, secret = zmq.curve_keypair()  # an ephemeral identity (servers with --allow-any-client)
             self._curve = (server_public, public, secret)
         self._sock: zmq.Socket | None = None
         self.last_round_trip_ms = float("nan")
@@ -62,7 +77,7 @@ class PolicyClient:
         assert self._sock is not None
         msg_id = next(self._ids)
         t0 = time.perf_counter()
-        self._sock.send_multipart([b"", encode({"type": kind, "id": msg_id, "body": body or {}})])
+        self._sock.send_multipart([b"", *encode({"type": kind, "id": msg_id, "body": body or {}})], copy=False)
         deadline = t0 + (self.timeout_s if timeout_s is None else timeout_s)
         while True:
             remaining_ms = int(max(0.0, deadline - time.perf_counter()) * 1e3)
@@ -70,7 +85,7 @@ class PolicyClient:
                 self._connect()
                 waited = self.timeout_s if timeout_s is None else timeout_s
                 raise PolicyTimeoutError(f"no reply from {self.address} to {kind!r} within {waited} s")
-            reply = decode(self._sock.recv_multipart()[-1])
+            reply = decode(self._sock.recv_multipart(copy=False)[1:])
             if reply.get("id") not in (msg_id, None):
                 continue  # a late reply to an abandoned request; id None: the server could not read ours
             self.last_round_trip_ms = (time.perf_counter() - t0) * 1e3
@@ -92,14 +107,14 @@ class PolicyClient:
         result.timing["round_trip_ms"] = self.last_round_trip_ms
         return result
 
-    def send_raw(self, payload: bytes) -> dict[str, Any]:
-        """Send bytes as they are and return the decoded reply (for diagnostics and tests)."""
+    def send_raw(self, *frames: bytes) -> dict[str, Any]:
+        """Send frames as they are (after the delimiter) and return the decoded reply (diagnostics, tests)."""
         assert self._sock is not None
-        self._sock.send_multipart([b"", payload])
+        self._sock.send_multipart([b"", *frames])
         if not self._sock.poll(int(self.timeout_s * 1e3)):
             self._connect()
             raise PolicyTimeoutError(f"no reply from {self.address} within {self.timeout_s} s")
-        return decode(self._sock.recv_multipart()[-1])
+        return decode(self._sock.recv_multipart(copy=False)[1:])
 
     def close(self) -> None:
         if self._sock is not None:

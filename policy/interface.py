@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from rig.conventions import ARM_NAMES, COMMAND_DIM
+from rig.rotations import UNIT_QUAT_TOL
 from rig.schema import SchemaError
 
 
@@ -46,6 +47,13 @@ class PolicyRequest:
         prefix = np.asarray(self.prefix, dtype=np.float64)
         if prefix.ndim != 3 or prefix.shape[1:] != (len(ARM_NAMES), COMMAND_DIM) or not np.all(np.isfinite(prefix)):
             raise SchemaError(f"request.prefix: shape {prefix.shape}, expected finite (K, 2, 8)")
+        for name, values in (("state", state), ("prefix", prefix)):
+            norms = np.linalg.norm(values[..., 3:7], axis=-1)
+            bad = np.argwhere(np.abs(norms - 1.0) > UNIT_QUAT_TOL)
+            if bad.size:
+                where = tuple(int(i) for i in bad[0])
+                raise SchemaError(f"request.{name}{list(where)}: quaternion norm {norms[where]:.4f}, expected a unit "
+                                  f"quaternion (|norm - 1| <= {UNIT_QUAT_TOL}) in [3:7]")
         self.state, self.prefix = state, prefix
         return self
 

@@ -16,7 +16,8 @@ from tests.ros_env import ros_doubles
 
 ROOT = Path(__file__).resolve().parent.parent
 LAUNCH = ROOT / "launch" / "policy.launch.py"
-EXPECTED_ARGS = {"rig", "config", "rig_config", "calibration", "policy", "instruction", "record_dir"}
+EXPECTED_ARGS = {"rig", "config", "rig_config", "calibration", "policy", "instruction", "record_dir", "server_key",
+                 "client_key"}
 
 ros_module = pytest.fixture(scope="module", autouse=True)(ros_doubles)
 
@@ -62,7 +63,8 @@ def test_sim_starts_twin_policy_and_tf():
     assert set(nodes) == {"static_tf", "sim", "policy"} and others == []
     params = nodes["policy"].parameter_sources(ctx)
     assert params[0] == str(ROOT / "config" / "policy.yaml")
-    assert params[1] == {"policy": "tcp://gpu:5555", "instruction": "true"}  # strings, not a bool
+    assert params[1] == {"policy": "tcp://gpu:5555", "instruction": "true",  # strings, not a bool
+                         "server_public_key_file": "", "client_secret_key_file": ""}
     assert nodes["static_tf"].parameter_sources(ctx) == [str(ROOT / "config" / "calibration.yaml")]
 
 

@@ -11,7 +11,7 @@ import zmq.auth
 from policy.client import PolicyClient, PolicyServerError, PolicyTimeoutError
 from policy.interface import PolicyRequest, PolicyResult
 from policy.server import PolicyServer, ServerConfig, is_loopback
-from policy.wire import WireError, decode, encode
+from policy.wire import WireError, WireLimits, decode, encode
 
 IDENTITY_STATE = np.array([[0.4, 0.1, 0.3, 0, 0, 0, 1, 1.0], [0.4, -0.1, 0.3, 0, 0, 0, 1, 0.5]])
 
@@ -65,9 +65,9 @@ def test_wire_round_trip_and_rejections():
     with pytest.raises(WireError, match="dtype object is not allowed"):
         encode({"a": np.array([object()])})
     with pytest.raises(WireError, match="exceeds the limit of 10 bytes"):
-        decode(encode({"a": arr}), max_bytes=10)
+        decode(encode({"a": arr}), WireLimits(max_bytes=10))
     with pytest.raises(WireError, match="not a valid msgpack message"):
-        decode(b"\xc1\xc1\xc1")
+        decode([b"\xc1\xc1\xc1"])
     with pytest.raises(WireError, match="expected a map"):
         decode(encode([1, 2]))  # type: ignore[arg-type]
 
@@ -88,17 +88,17 @@ def test_malformed_and_oversized_requests_get_errors_and_server_keeps_serving(se
     with PolicyClient(server.address, timeout_s=5.0) as client:
         reply = client.send_raw(b"\x00garbage")
         assert not reply["ok"] and "not a valid msgpack message" in reply["error"]
-        reply = client.send_raw(encode({"type": "infer", "id": 7, "body": {"state": [1, 2]}}))
+        reply = client.send_raw(*encode({"type": "infer", "id": 7, "body": {"state": [1, 2]}}))
         assert not reply["ok"] and reply["id"] == 7 and "missing field 'images'" in reply["error"]
         bad = make_request()
         bad.images["front"] = np.zeros((4, 4), np.uint8)
-        reply = client.send_raw(encode({"type": "infer", "id": 8, "body": bad.to_dict()}))
+        reply = client.send_raw(*encode({"type": "infer", "id": 8, "body": bad.to_dict()}))
         assert "request.images['front']" in reply["error"]
         big = make_request()
         big.images["front"] = np.zeros((480, 640, 3), np.uint8)
         with pytest.raises(PolicyServerError, match="exceeds the limit of 200000 bytes"):
             client.infer(big)
-        reply = client.send_raw(encode({"type": "reboot", "id": 9}))
+        reply = client.send_raw(*encode({"type": "reboot", "id": 9}))
         assert "expected 'infer', 'metadata' or 'health'" in reply["error"]
         assert client.infer(make_request()).chunk.shape == (60, 2, 8)
     assert server.errors == 5
@@ -132,10 +132,14 @@ def test_timeout_then_server_restart_reconnects():
         client.close()
 
 
-def test_newest_request_wins_while_busy(served):
+def test_newest_request_wins_per_client_while_busy(served):
+    """Requests of one client (one ZeroMQ identity) supersede each other; other clients keep their turn."""
     policy = ShiftPolicy(delay_s=0.4)
     server = served(policy)
-    first, second, third = (PolicyClient(server.address, timeout_s=5.0) for _ in range(3))
+    first, third = (PolicyClient(server.address, timeout_s=5.0) for _ in range(2))
+    ctx = zmq.Context.instance()
+    robot = ctx.socket(zmq.DEALER)  # one identity sending twice, as a client that re-sends after a timeout
+    robot.connect(server.address)
     results = {}
 
     def call(name, client, tag):
@@ -147,20 +151,25 @@ def test_newest_request_wins_while_busy(served):
     threads = [threading.Thread(target=call, args=("first", first, 1.0))]
     threads[0].start()
     assert policy.started.wait(2.0)
-    threads.append(threading.Thread(target=call, args=("second", second, 2.0)))
-    threads[1].start()
+    for msg_id in (21, 22):
+        robot.send_multipart([b"", *encode({"type": "infer", "id": msg_id, "body": make_request(2.0).to_dict()})])
     time.sleep(0.1)
     health = third.health()
-    assert health["status"] == "busy"  # metadata/health answered during inference
+    assert health["status"] == "busy" and health["waiting"] == 1  # metadata/health answered during inference
     threads.append(threading.Thread(target=call, args=("third", third, 3.0)))
-    threads[2].start()
+    threads[1].start()
+    replies = {}
+    for _ in range(2):
+        assert robot.poll(5000)
+        reply = decode(robot.recv_multipart()[1:])
+        replies[reply["id"]] = reply
     for t in threads:
         t.join(5.0)
-    assert isinstance(results["first"], PolicyResult)
-    assert isinstance(results["second"], PolicyServerError) and "superseded" in str(results["second"])
-    assert isinstance(results["third"], PolicyResult)
-    assert policy.calls == 2 and server.superseded == 1
-    for c in (first, second, third):
+    assert not replies[21]["ok"] and "superseded" in replies[21]["error"] and replies[22]["ok"]
+    assert isinstance(results["first"], PolicyResult) and isinstance(results["third"], PolicyResult)
+    assert policy.calls == 3 and server.superseded == 1
+    robot.close(0)
+    for c in (first, third):
         c.close()
 
 

@@ -89,7 +89,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         return 2
     try:
         server = PolicyServer(policy, ServerConfig(address=args.address, curve_secret_key_file=args.curve_secret,
-                                                   authorized_keys_dir=args.authorized_keys))
+                                                   authorized_keys_dir=args.authorized_keys,
+                                                   allow_any_client=args.allow_any_client))
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -178,7 +179,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--compile", action="store_true", help="torch.compile with CUDA graphs (GPU only)")
     p.add_argument("--onnx", default=None, metavar="FILE", help="run the denoiser with onnxruntime from FILE")
     p.add_argument("--curve-secret", default=None, metavar="FILE", help="server secret key (zmq certificate)")
-    p.add_argument("--authorized-keys", default=None, metavar="DIR", help="directory of allowed client public keys")
+    p.add_argument("--authorized-keys", default=None, metavar="DIR",
+                   help="directory of allowed client public keys (*.key); required off loopback")
+    p.add_argument("--allow-any-client", action="store_true",
+                   help="CURVE without an allow-list: any client with the server's public key may connect (warns)")
     p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("export-onnx", help="export the denoiser step to ONNX",

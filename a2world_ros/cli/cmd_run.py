@@ -66,6 +66,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--config", default=None, metavar="policy.yaml",
                    help="executor and guard settings (default: run.policy_config of config/run.yaml)")
     p.add_argument("--run-config", default="run.yaml", help="loop and run settings (default: config/run.yaml)")
+    p.add_argument("--server-key", default=None, metavar="FILE",
+                   help="CURVE: the policy server's public key (server.key from `a2world policy keys`; required "
+                        "for a server off loopback; default: policy_client.server_public_key_file)")
+    p.add_argument("--client-key", default=None, metavar="FILE",
+                   help="CURVE: this robot's key pair (robot.key_secret; its public half is in the server's "
+                        "--authorized-keys; default: policy_client.client_secret_key_file)")
     p.add_argument("--rig-config", default="rig.yaml", help="real rig devices (default: config/rig.yaml)")
     p.add_argument("--clock", choices=("lockstep", "realtime"), default="lockstep",
                    help="twin only: lockstep (reproducible, default) or realtime")
@@ -93,7 +99,7 @@ def cmd_run_policy(args: argparse.Namespace) -> int:
         ensure_headless_gl()
 
     from a2world_ros.run_policy import PolicyRunner, build_sim_rig, load_graph_config, task_instruction
-    from a2world_ros.runtime.policy_loop import open_policy
+    from a2world_ros.runtime.policy_loop import ClientKeys, open_policy
     from rig.config import ConfigError
     from rig.drivers.base import DeviceError
 
@@ -128,7 +134,11 @@ def cmd_run_policy(args: argparse.Namespace) -> int:
             policy: Any = ExpertPolicy(twin)
             on_start = policy.reset
         else:
-            policy = open_policy(args.policy, config.client_timeout_s)
+            keys = config.client_keys
+            if args.server_key or args.client_key:
+                keys = ClientKeys(args.server_key or keys.server_public_key_file,
+                                  args.client_key or keys.client_secret_key_file)
+            policy = open_policy(args.policy, config.client_timeout_s, keys)
         rig.connect()
         if args.record is not None:
             recorder = _open_recorder(args.record, rig)

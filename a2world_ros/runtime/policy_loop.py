@@ -31,6 +31,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -484,17 +485,55 @@ def client_timeout(params: Mapping[str, Any] | None = None, run_config: str = "r
     return timeout
 
 
-def open_policy(spec: str, timeout_s: float = 1.0) -> Policy:
-    """A `Policy` from `tcp://HOST:PORT` (the policy server, through `PolicyClient`) or a checkpoint
-    directory (the in-process model, `policy.inference`, imported lazily: it needs torch)."""
+@dataclass(frozen=True)
+class ClientKeys:
+    """CURVE key files of the robot's policy client (docs/policy.md "Securing the link")."""
+
+    server_public_key_file: str | None = None
+    """The server's public key: encrypts the link and authenticates the server."""
+    client_secret_key_file: str | None = None
+    """The robot's own key pair (its public half is in the server's --authorized-keys directory)."""
+
+
+def client_keys(params: Mapping[str, Any] | None = None, run_config: str = "run.yaml") -> ClientKeys:
+    """Key files from the node's `server_public_key_file` / `client_secret_key_file` parameters (launch
+    arguments `server_key` / `client_key`), else `policy_client.*` of config/run.yaml; '' means none."""
+    source: Mapping[str, Any]
+    if params is not None and any(k in params for k in ("server_public_key_file", "client_secret_key_file")):
+        source, where = params, "policy"
+    else:
+        source, where = load_yaml(run_config).get("policy_client", {}) or {}, f"{run_config}: policy_client"
+    out: dict[str, str | None] = {}
+    for key in ("server_public_key_file", "client_secret_key_file"):
+        value = source.get(key) or None
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(f"{where}.{key}: {value!r}, expected a key file path")
+        if value is not None and not Path(value).expanduser().is_file():
+            raise ConfigError(f"{where}.{key}: {value}: no such file (generate keys with `a2world policy keys DIR`)")
+        out[key] = str(Path(value).expanduser()) if value else None
+    return ClientKeys(**out)
+
+
+def open_policy(spec: str, timeout_s: float = 1.0, keys: ClientKeys | None = None) -> Policy:
+    """A `Policy` from `tcp://HOST:PORT` (the policy server, through `PolicyClient`, with CURVE `keys`)
+    or a checkpoint directory (the in-process model, `policy.inference`, imported lazily: it needs
+    torch). A server off loopback always runs CURVE, so its public key is required here."""
     if not spec:
         raise ConfigError("policy: empty, expected a checkpoint directory or tcp://HOST:PORT")
     if spec.startswith(("tcp://", "ipc://", "inproc://")):
         from policy.client import PolicyClient
+        from policy.server import is_loopback
 
-        return PolicyClient(spec, timeout_s=timeout_s)
-    from pathlib import Path
-
+        keys = keys or ClientKeys()
+        if not is_loopback(spec) and keys.server_public_key_file is None:
+            raise ConfigError(f"policy: {spec} is not on loopback, so the server runs CURVE: give its public key "
+                              "(--server-key FILE, launch server_key:=FILE, or policy_client.server_public_key_file) "
+                              "and the robot's key pair (--client-key FILE)")
+        try:
+            return PolicyClient(spec, timeout_s=timeout_s, server_public_key_file=keys.server_public_key_file,
+                                client_secret_key_file=keys.client_secret_key_file)
+        except ValueError as exc:
+            raise ConfigError(f"policy: {exc}") from None
     path = Path(spec).expanduser()
     if not path.exists():
         raise ConfigError(f"policy: {spec!r} is neither tcp://HOST:PORT nor an existing checkpoint directory")
@@ -514,5 +553,6 @@ def make_policy_loop(policy: str, instruction: str, params: Mapping[str, Any]) -
     """Factory for the ROS policy node (`policy_loop_factory: "a2world_ros.runtime.policy_loop:make_policy_loop"`):
     a thread-mode loop on the host monotonic clock around `open_policy(policy)`."""
     config = load_loop_config(params)
-    loop = PolicyLoop(open_policy(policy, client_timeout(params)), instruction, config, MonotonicClock(), "thread")
+    policy_impl = open_policy(policy, client_timeout(params), client_keys(params))
+    loop = PolicyLoop(policy_impl, instruction, config, MonotonicClock(), "thread")
     return loop
