@@ -29,6 +29,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from policy_demo_data import home_request, random_checkpoint
 
 
+class EchoPolicy:
+    """Answers at once with a fixed (60, 2, 8) chunk: isolates the transport."""
+
+    def metadata(self) -> dict:
+        return {"policy": "echo"}
+
+    def infer(self, req: Any) -> Any:
+        from policy.interface import PolicyResult
+
+        return PolicyResult(chunk=np.zeros((60, 2, 8)), dt=1 / 30)
+
+
 def timed(fn, repeats: int, warmup: int = 2) -> list[float]:
     for _ in range(warmup):
         fn()
@@ -47,7 +59,6 @@ def summary(name: str, ms: list[float]) -> None:
 def cpu_section(repeats: int) -> None:
     from policy.client import PolicyClient
     from policy.inference import A2WorldPolicy
-    from policy.interface import PolicyRequest, PolicyResult
     from policy.onnx_export import export_onnx
     from policy.onnx_runner import OnnxPolicy
     from policy.server import PolicyServer, ServerConfig
@@ -70,16 +81,7 @@ def cpu_section(repeats: int) -> None:
         summary("sampler only, onnxruntime", samp_o)
         print(f"onnxruntime / torch sampler ratio: {statistics.median(samp_o) / statistics.median(samp_t):.2f}")
 
-        class Echo:
-            """Answers at once with a fixed chunk: isolates the transport."""
-
-            def metadata(self) -> dict:
-                return {"policy": "echo"}
-
-            def infer(self, req: PolicyRequest) -> PolicyResult:
-                return PolicyResult(chunk=np.zeros((60, 2, 8)), dt=1 / 30)
-
-        server = PolicyServer(Echo(), ServerConfig(address="tcp://127.0.0.1:0"))
+        server = PolicyServer(EchoPolicy(), ServerConfig(address="tcp://127.0.0.1:0"))
         server.start_background()
         with PolicyClient(server.address, timeout_s=5.0) as client:
             rt = timed(lambda: client.infer(request), repeats * 5)
@@ -92,25 +94,18 @@ def cpu_section(repeats: int) -> None:
 
 def _serve_in_child(kind: str, conn: Any, stop: Any) -> None:
     if kind == "zmq":
-        from policy.interface import PolicyResult
         from policy.server import PolicyServer, ServerConfig
 
-        class Echo:
-            def metadata(self) -> dict:
-                return {"policy": "echo"}
-
-            def infer(self, req: Any) -> PolicyResult:
-                return PolicyResult(chunk=np.zeros((60, 2, 8)), dt=1 / 30)
-
-        server = PolicyServer(Echo(), ServerConfig(address="tcp://127.0.0.1:0"))
+        server = PolicyServer(EchoPolicy(), ServerConfig(address="tcp://127.0.0.1:0"))
         server.start_background()
         conn.send(server.address)
         stop.wait()
         server.stop()
     else:
-        from transport_baseline import EchoPolicy, WebsocketServer
+        from transport_baseline import EchoPolicy as WebsocketEcho
+        from transport_baseline import WebsocketServer
 
-        ws = WebsocketServer(EchoPolicy()).start()
+        ws = WebsocketServer(WebsocketEcho()).start()
         conn.send(f"ws://127.0.0.1:{ws.port}")
         stop.wait()
         ws.stop()
