@@ -141,3 +141,38 @@ def test_connect_failure_in_the_arm_process_is_a_device_error() -> None:
     with pytest.raises(DeviceError, match=r"arm left: cannot connect .*Robot model \[Grav\] is not supported"):
         arm.connect()
     assert not arm.is_connected
+
+
+def test_state_record_round_trip_and_bad_records() -> None:
+    from rig.realtime.arm_process import STATE_FIELDS, STATE_WIDTH, state_from_record
+    from rig.schema import SchemaError
+
+    rec = np.zeros(STATE_WIDTH)
+    rec[STATE_FIELDS["t"]] = 12.5
+    rec[STATE_FIELDS["q"]] = np.arange(7)
+    rec[STATE_FIELDS["tcp_pose"]] = [0.4, 0.0, 0.3, 0.0, 0.0, 0.0, 1.0]
+    state = state_from_record("left", rec, fault=True)
+    assert state.t == 12.5 and state.fault and state.q.tolist() == list(range(7))
+    rec[STATE_FIELDS["q"]][0] = 7.0
+    assert state.q[0] == 0.0  # a copy, not a view of shared memory
+    rec[STATE_FIELDS["tcp_pose"]] = [0.4, 0.0, 0.3, 0.0, 0.0, 0.0, 2.0]
+    with pytest.raises(SchemaError, match="tcp_pose"):
+        state_from_record("left", rec, fault=False)
+    rec[STATE_FIELDS["tcp_pose"]] = [0.4, 0.0, 0.3, 0.0, 0.0, 0.0, 1.0]
+    for key in ("dq", "tcp_vel", "ext_wrench"):
+        good = rec[STATE_FIELDS[key]][0]
+        rec[STATE_FIELDS[key]][0] = np.nan
+        with pytest.raises(SchemaError, match=key):
+            state_from_record("left", rec, fault=False)
+        rec[STATE_FIELDS[key]][0] = good
+
+
+def test_rig_arms_are_isolated_unless_a_flexiv_gripper_shares_them() -> None:
+    from rig.drivers.flexiv_gripper import FlexivGripper, FlexivGripperConfig
+    from rig.realtime.arm_process import isolate_flexiv_arms
+
+    arms = {"left": FlexivArm(config("left", "Rizon4s-400001")), "right": FlexivArm(config("right", "Rizon4s-400002"))}
+    gripper = FlexivGripper(FlexivGripperConfig("right", "Flexiv-GN01"), arms["right"])
+    out = isolate_flexiv_arms(arms, {"right": gripper})
+    assert isinstance(out["left"], IsolatedArm) and out["left"].max_command_hz == 100.0
+    assert out["right"] is arms["right"]
