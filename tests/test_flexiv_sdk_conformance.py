@@ -169,3 +169,14 @@ def test_driver_connect_against_the_real_sdk_without_a_robot() -> None:
     assert result["max_thread_gap_s"] > 1.0, result  # the GIL was held: why each arm gets its own process
     print(f"real flexivrdk connect without robot: DeviceError after {result['seconds']:.2f} s, "
           f"other threads stalled {result['max_thread_gap_s']:.2f} s")
+
+
+def test_driver_connect_in_its_own_process_against_the_real_sdk() -> None:
+    """The same connect through rig.realtime.arm_process: the same DeviceError, and the caller's threads
+    keep running while the real SDK blocks in the arm process."""
+    result = run_probe("isolated")
+    assert result["error"] == "DeviceError", result
+    assert "Failed to connect" in result["message"] and result["serial"] in result["message"]
+    assert result["max_thread_gap_s"] < 0.5, result
+    print(f"real flexivrdk connect in an arm process: DeviceError after {result['seconds']:.2f} s, "
+          f"caller's threads stalled at most {result['max_thread_gap_s'] * 1e3:.0f} ms")

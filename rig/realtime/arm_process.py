@@ -20,9 +20,11 @@ Record layouts are in `STATE_FIELDS` / `COMMAND_FIELDS` (float64; times are `tim
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import multiprocessing as mp
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -165,8 +167,11 @@ def _child_main(factory: Callable[[], Arm], state_name: str, command_name: str, 
     while True:
         ready = wait([doorbell, rpc], timeout=max(0.0, next_t - time.monotonic()) if connected else None)
         if doorbell in ready:
-            while doorbell.poll():
-                doorbell.recv_bytes()
+            if not os.read(doorbell.fileno(), 4096):  # raw bytes from the parent's os.write
+                log.error("arm process: the parent closed the command pipe; stopping the arm")
+                with contextlib.suppress(DeviceError):
+                    arm.stop()
+                break
             pending = commands.read_new()
             if connected and pending:
                 stops = [r for r in pending if r[COMMAND_FIELDS["kind"]][0] == _STOP]
@@ -239,13 +244,21 @@ class IsolatedArm(Arm):
         self._rec = np.zeros(STATE_WIDTH)
         self._cmd = np.zeros(COMMAND_WIDTH)
         self._stopped = False
+        self._alive, self._alive_at = False, -math.inf
         self._cached: ArmState | None = None
         self._cached_key: tuple[float, bool] = (math.nan, False)
 
     # -- lifecycle ---------------------------------------------------------------------------------
     @property
     def is_connected(self) -> bool:
-        return self._process is not None and self._process.is_alive()
+        """The arm process is running; `is_alive()` (a waitpid) is asked at most every 20 ms, since the
+        executor asks several times per tick (a dead process is also a stale state for the guard)."""
+        if self._process is None:
+            return False
+        now = time.monotonic()
+        if now - self._alive_at > 0.02:
+            self._alive, self._alive_at = self._process.is_alive(), now
+        return self._alive
 
     @property
     def pid(self) -> int | None:
@@ -262,6 +275,7 @@ class IsolatedArm(Arm):
             target=_child_main, name=f"arm-{self.name}", daemon=True,
             args=(self.factory, self._states.name, self._commands.name, bell_r, child_rpc, self.state_hz))
         self._process.start()
+        self._alive, self._alive_at = True, time.monotonic()
         bell_r.close()
         child_rpc.close()
         try:
@@ -358,7 +372,7 @@ class IsolatedArm(Arm):
     def in_fault(self) -> bool:
         if self._process is None:
             return False
-        if not self._process.is_alive():
+        if not self.is_connected:
             return True
         try:
             return bool(self._latest()[1])
@@ -383,7 +397,7 @@ class IsolatedArm(Arm):
             cmd[COMMAND_FIELDS["pose"]] = pose
         self._commands.write(cmd)
         try:
-            self._doorbell.send_bytes(b"c")
+            os.write(self._doorbell.fileno(), b"c")  # raw byte: the child only waits and drains
         except (BrokenPipeError, OSError) as exc:
             raise DeviceError(f"arm {self.name}: arm process gone: {exc}") from exc
 

@@ -58,6 +58,9 @@ class ShmRing:
         buf = np.ndarray((_HEADER + capacity * (width + 1),), dtype=np.float64, buffer=self._map)
         self._header = buf[:_HEADER]
         self._slots = buf[_HEADER:].reshape(capacity, width + 1)
+        # Scalar reads and writes (counts, sequence numbers) through a memoryview: ~10x cheaper than
+        # numpy scalar indexing, and the executor does several per tick.
+        self._words = memoryview(self._map).cast("d")
         if create:
             buf[:] = 0.0
         self._cursor = 0
@@ -66,25 +69,26 @@ class ShmRing:
     # -- writer ------------------------------------------------------------------------------------
     def write(self, record: NDArray[np.float64]) -> int:
         """Append one record (len == width); returns its index."""
-        index = int(self._header[0])
-        slot = self._slots[index % self.capacity]
-        slot[0] = -1.0
-        slot[1:] = record
-        slot[0] = index + 1
-        self._header[0] = index + 1
+        words = self._words
+        index = int(words[0])
+        seq = _HEADER + (index % self.capacity) * (self.width + 1)
+        words[seq] = -1.0
+        self._slots[index % self.capacity, 1:] = record
+        words[seq] = index + 1.0
+        words[0] = index + 1.0
         return index
 
     # -- readers -----------------------------------------------------------------------------------
     @property
     def count(self) -> int:
-        return int(self._header[0])
+        return int(self._words[0])
 
     def _read(self, index: int, out: NDArray[np.float64]) -> bool:
-        slot = self._slots[index % self.capacity]
-        if slot[0] != index + 1:
+        seq = _HEADER + (index % self.capacity) * (self.width + 1)
+        if self._words[seq] != index + 1:
             return False
-        out[:] = slot[1:]
-        return bool(slot[0] == index + 1)
+        out[:] = self._slots[index % self.capacity, 1:]
+        return self._words[seq] == index + 1
 
     def latest(self, out: NDArray[np.float64] | None = None) -> NDArray[np.float64] | None:
         """The newest complete record (copied into `out` when given), or None before the first."""
@@ -119,6 +123,7 @@ class ShmRing:
 
     def close(self) -> None:
         """Detach; the owner also removes the segment."""
+        self._words.release()
         self._header = self._slots = None  # type: ignore[assignment]
         if self.owner:
             self.path.unlink(missing_ok=True)
