@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 from rig.drivers.base import DeviceError  # noqa: E402
 from rig.drivers.flexiv import FlexivArm, FlexivArmConfig  # noqa: E402
 from rig.realtime.arm_process import IsolatedArm  # noqa: E402
+from rig.timing import RateKeeper  # noqa: E402
 from tests.flexiv_double_factory import DoubleFlexivFactory, load_double  # noqa: E402
 
 
@@ -67,10 +68,10 @@ def run(isolated: bool, seconds: float, stop_s: float) -> None:
     last_cmd = -1.0
     stop_call = float("nan")
     t_start = time.monotonic()
-    t_next, t_prev = t_start, t_start
+    t_prev = t_start
+    rate = RateKeeper(100.0)  # fixed grid, missed ticks skipped (no catch-up bursts)
     while time.monotonic() - t_start < seconds:
-        t_next += 0.01
-        time.sleep(max(0.0, t_next - time.monotonic()))
+        rate.wait()
         now = time.monotonic()
         periods.append(now - t_prev)
         t_prev = now
@@ -78,7 +79,6 @@ def run(isolated: bool, seconds: float, stop_s: float) -> None:
             a = time.monotonic()
             arms["left"].stop()
             stop_call = time.monotonic() - a
-            t_next = time.monotonic()
         state = arms["right"].read_state()
         ages.append(time.monotonic() - state.t)
         if state.t != last_t:

@@ -163,3 +163,16 @@ def test_contact_limits_are_set_again_after_recover(sdk: ModuleType) -> None:
         arm.recover()
         assert ctrl.max_contact_wrench == [10.0, 10.0, 10.0, 1.0, 1.0, 1.0]
         assert ctrl.force_axes == [False] * 6
+
+
+def test_rate_check_on_the_callers_clock(sdk: ModuleType) -> None:
+    """An arm process passes the executor's command times: transport jitter is not a rate violation,
+    but the caller's own rate still is."""
+    with make_arm(home_plan="") as arm:
+        pose = arm.read_state().tcp_pose.copy()
+        t0 = time.monotonic()
+        for k in range(5):  # delivered back to back, issued 10 ms apart
+            arm.send_pose(pose, t=t0 + 0.01 * k - 0.05)
+        with pytest.raises(flexiv_driver.CommandRateError):
+            for _ in range(3):  # issued at the same instant: a burst
+                arm.send_pose(pose, t=t0)

@@ -453,7 +453,13 @@ class FlexivArm(Arm):
             )
         self._anchored = True
 
-    def send_pose(self, pose: NDArray[np.float64]) -> None:
+    accepts_command_time = True
+    """`send_pose(pose, t=...)`: rate admission on the caller's clock (see `send_pose`)."""
+
+    def send_pose(self, pose: NDArray[np.float64], t: float | None = None) -> None:
+        """Send one target. `t`: when the caller issued it (`time.monotonic()`); the rate check uses it,
+        so that an arm process (rig.realtime.arm_process) passing on the executor's command times does
+        not count its own transport jitter as a rate violation. Default: now."""
         p = np.asarray(pose, dtype=np.float64)
         if p.shape != (POSE_DIM,) or not np.all(np.isfinite(p)):
             raise ValueError(f"arm {self.name}: pose {p.tolist()} must be 7 finite values [x, y, z, qx, qy, qz, qw]")
@@ -469,7 +475,7 @@ class FlexivArm(Arm):
             raise DeviceError(f"arm {self.name}: stopped; call recover() to resume streaming")
         if not self._anchored:
             self._check_anchor(p)
-        now = time.monotonic()
+        now = time.monotonic() if t is None else min(float(t), time.monotonic())
         with self._lock:
             self._admit(now)
         cfg = self.config

@@ -145,6 +145,7 @@ def _child_main(factory: Callable[[], Arm], state_name: str, command_name: str, 
     states = ShmRing(state_name, STATE_WIDTH, _RING, create=False)
     commands = ShmRing(command_name, COMMAND_WIDTH, _RING, create=False)
     arm = factory()
+    timed = bool(getattr(arm, "accepts_command_time", False))
     rec = np.zeros(STATE_WIDTH)
     counters = {"commands": 0.0, "command_errors": 0.0, "skipped": 0.0, "last_command_written_t": 0.0,
                 "last_command_sent_t": 0.0}
@@ -185,7 +186,11 @@ def _child_main(factory: Callable[[], Arm], state_name: str, command_name: str, 
                     newest = poses[-1]
                     counters["skipped"] += len(poses) - 1
                     try:
-                        arm.send_pose(newest[COMMAND_FIELDS["pose"]])
+                        if timed:  # rate admission on the executor's clock, not after the transport
+                            arm.send_pose(newest[COMMAND_FIELDS["pose"]],  # type: ignore[call-arg]
+                                          t=float(newest[COMMAND_FIELDS["written_t"]][0]))
+                        else:
+                            arm.send_pose(newest[COMMAND_FIELDS["pose"]])
                         counters["commands"] += 1
                     except (DeviceError, ValueError) as exc:
                         counters["command_errors"] += 1
