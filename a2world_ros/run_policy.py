@@ -200,7 +200,7 @@ class PolicyRunner:
         dropped = sorted(set(config.guard.watch) - set(watch))
         if dropped:
             log.warning("run: guard.watch lists %s, which this rig does not provide; not watched", dropped)
-        self.guard = SafetyGuard(replace(config.guard, watch=watch), rig.arms, rig.grippers)
+        self.guard = SafetyGuard(replace(config.guard, watch=watch), rig.arms, rig.grippers, self.clock)
         self.executor = ChunkExecutor(config.executor, self.guard)
         self.loop = PolicyLoop(policy, instruction, config.loop, self.clock,
                                mode="inline" if self.lockstep else "thread")

@@ -22,6 +22,7 @@ import numpy as np
 import yaml
 from numpy.typing import ArrayLike, NDArray
 
+from rig import hardware_limits as hw
 from rig.config import ConfigError, config_path, load_yaml
 from rig.rotations import UNIT_QUAT_TOL, matrix_to_pose, pose_to_matrix, quat_to_rotvec
 
@@ -102,6 +103,12 @@ class Calibration:
             raise CalibrationError(f"{self.source or 'calibration'}: missing transform(s) {missing}")
         checked = {k: validate_transform(self.transforms[k], f"{self.source or 'calibration'}: {k}")
                    for k in TRANSFORM_KEYS}
+        for key, T in checked.items():
+            limit = hw.FLANGE_CAMERA_TRANSLATION_MAX_M if key.startswith("T_flange") else hw.WORLD_TRANSLATION_MAX_M
+            distance = float(np.linalg.norm(T[:3, 3]))
+            if distance > limit:
+                raise CalibrationError(f"{self.source or 'calibration'}: {key}: translation {T[:3, 3].tolist()} is "
+                                       f"{distance:.3f} m long, expected at most {limit} m (metres, not mm?)")
         object.__setattr__(self, "transforms", checked)
 
     def __getitem__(self, key: str) -> NDArray[np.float64]:

@@ -98,11 +98,27 @@ def read_meta(directory: str | os.PathLike[str]) -> dict[str, Any]:
     path = Path(directory) / META
     if not path.is_file():
         raise PolicyCheckpointError(f"{directory}: no {META} (not a policy checkpoint directory)")
-    meta = yaml.safe_load(path.read_text())
+    try:
+        meta = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        raise PolicyCheckpointError(f"{path}: malformed YAML{line} ({getattr(exc, 'problem', exc)}); the "
+                                    "checkpoint's metadata is damaged, re-save or re-train it") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise PolicyCheckpointError(f"{path}: format {meta.get('format') if isinstance(meta, dict) else None!r}, "
                                     f"expected {FORMAT!r}")
     return meta
+
+
+def _load_weights(path: Path) -> dict[str, torch.Tensor]:
+    if not path.is_file():
+        raise PolicyCheckpointError(f"{path}: missing (the checkpoint has no weights)")
+    try:
+        return load_file(str(path))
+    except Exception as exc:  # safetensors raises its own SafetensorError (truncated, bad header)
+        raise PolicyCheckpointError(f"{path}: not a readable safetensors file ({exc}; {path.stat().st_size} "
+                                    "bytes): truncated or damaged, copy it again") from None
 
 
 def load_policy(directory: str | os.PathLike[str], device: torch.device | str = "cpu",
@@ -112,7 +128,7 @@ def load_policy(directory: str | os.PathLike[str], device: torch.device | str = 
     meta = read_meta(root)
     config = PolicyConfig.from_dict(meta["config"], source=str(root / META))
     normalizer = Normalizer.from_dict(meta["normalizer"])
-    tensors = load_file(str(root / WEIGHTS))
+    tensors = _load_weights(root / WEIGHTS)
     groups: dict[str, dict[str, torch.Tensor]] = {"net": {}, "text": {}, "vae": {}}
     for key, value in tensors.items():
         head, _, rest = key.partition(".")

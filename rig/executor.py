@@ -4,7 +4,10 @@ each arm's command rate (up to 100 Hz), through the safety guard.
 Each tick samples the active plan at `now + latency_s` (the command latency: a target sent now takes
 effect that much later): linear position, slerp rotation (the `rig.rotations.interpolate_poses`
 result, computed with the numpy quaternion helpers), linear gripper. Steps whose time has passed are
-dropped; after the last step the last target is held.
+dropped; after the last step the last target is held. A chunk that ends before the sample time (all
+of it has passed) is dropped and counted (`late_chunks`), one whose step 0 lies more than
+`max_chunk_lead_s` ahead (a clock mix-up) is rejected and counted (`future_chunks`), and one with a
+non-finite time is rejected (`bad_time_chunks`): none of them changes the running plan.
 
 A new chunk is spliced onto the running plan. When its value at the splice time matches the target
 being executed (it begins with the committed prefix the policy was given, as in real-time chunking),
@@ -30,9 +33,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from rig import hardware_limits as hw
 from rig.config import ConfigError
 from rig.conventions import ARM_NAMES, COMMAND_DIM
 from rig.drivers.base import Arm, DeviceError
+from rig.params import get_float, get_int, reject_unknown
 from rig.rotations import angle_between, slerp_quats
 from rig.safety import GuardedCommand, SafetyGuard
 from rig.schema import ArmState, CommandChunk
@@ -59,6 +64,8 @@ class ExecutorConfig:
     match_gripper: float = 0.02
     rt_priority: int = 0
     """SCHED_FIFO priority (1-99) of the executor thread on Linux; 0 keeps the normal scheduler."""
+    max_chunk_lead_s: float = 0.5
+    """Chunks whose step 0 lies further than this beyond the sample time are rejected."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.rt_priority <= 99:
@@ -72,6 +79,7 @@ class ExecutorConfig:
             "match_pos_m": self.match_pos_m >= 0,
             "match_rot_rad": self.match_rot_rad >= 0,
             "match_gripper": self.match_gripper >= 0,
+            "max_chunk_lead_s": self.max_chunk_lead_s >= 0,
         }
         for key, ok in checks.items():
             value = getattr(self, key)
@@ -82,24 +90,30 @@ class ExecutorConfig:
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], where: str = "executor") -> ExecutorConfig:
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"{where}: unknown keys {unknown} (known: {sorted(known)})")
+        """Read and bound every setting (rig/hardware_limits.py); errors name `where.<key>`."""
+        reject_unknown(data, set(cls.__dataclass_fields__), where)
         kwargs: dict[str, Any] = {}
-        for key, value in data.items():
-            try:
-                kwargs[key] = float(value)
-            except (TypeError, ValueError):
-                raise ConfigError(f"{where}.{key}: {value!r}, expected a number") from None
-            if key == "rt_priority":
-                if kwargs[key] != int(kwargs[key]):
-                    raise ConfigError(f"{where}.rt_priority: {value!r}, expected an integer in 0..99")
-                kwargs[key] = int(kwargs[key])
-        try:
-            return cls(**kwargs)
-        except ConfigError as exc:
-            raise ConfigError(str(exc).replace("executor.", f"{where}.", 1)) from None
+        for key, (low, high, positive) in _BOUNDS.items():
+            if key in data:
+                kwargs[key] = get_float(data, key, where, low=low, high=high, positive=positive)
+        if "rt_priority" in data:
+            kwargs["rt_priority"] = get_int(data, "rt_priority", where, low=0, high=99)
+        return cls(**kwargs)
+
+
+_BOUNDS: dict[str, tuple[float | None, float | None, bool]] = {
+    # key: (low, high, strictly positive)
+    "command_hz": (None, hw.FLEXIV_RT_HZ, True),
+    "latency_s": (0.0, hw.COMMAND_LATENCY_MAX_S, False),
+    "blend_s": (0.0, 5.0, False),
+    "blend_max_speed": (None, hw.RIZON4S_MAX_LINEAR_VEL, True),
+    "blend_max_angular_speed": (None, hw.RIZON4S_MAX_ANGULAR_VEL, True),
+    "match_pos_m": (0.0, 0.05, False),
+    "match_rot_rad": (0.0, 0.5, False),
+    "match_gripper": (0.0, 0.5, False),
+    "max_chunk_lead_s": (0.0, 5.0, False),
+}
+"""Ranges of the executor settings read from configuration."""
 
 
 class ArmPlan:
@@ -164,9 +178,8 @@ class _ArmTrack:
         if self.plan is None:
             return None
         new = self.plan.sample(t)
+        # Pure: sampling ahead (committed(), the splice check) must not end a blend early.
         if t >= self.blend_end or (self.previous is None and self.prev_frozen is None):
-            self.previous = None
-            self.prev_frozen = None
             return new
         old = self.previous.sample(t) if self.previous is not None else self.prev_frozen
         assert old is not None
@@ -215,20 +228,35 @@ class ChunkExecutor:
     # ------------------------------------------------------------------ chunks
 
     def submit(self, chunk: CommandChunk, now: float) -> dict[str, str]:
-        """Splice `chunk` onto the running plans; returns per arm 'start', 'splice' or 'blend'."""
+        """Splice `chunk` onto the running plans; returns per arm 'start', 'splice' or 'blend', or
+        'late' / 'future' / 'bad_time' for every arm when the chunk was refused (see the module doc)."""
         t_s = now + self.config.latency_s
         times = chunk.times()
         outcome: dict[str, str] = {}
-        if times[-1] < t_s:
-            self.stats.counters["late_chunks"] += 1
-            log.warning("executor: chunk t0=%.3f ends %.3f s before the sample time; holding its last step",
+        refused = ""
+        if not (math.isfinite(t_s) and np.all(np.isfinite(times))):
+            refused, counter = "bad_time", "bad_time_chunks"
+            log.warning("executor: chunk t0=%r or now=%r is not finite; chunk rejected", chunk.t0, now)
+        elif times[-1] < t_s:
+            refused, counter = "late", "late_chunks"
+            log.warning("executor: chunk t0=%.3f ends %.3f s before the sample time; dropped",
                         chunk.t0, t_s - times[-1])
+        elif times[0] > t_s + self.config.max_chunk_lead_s:
+            refused, counter = "future", "future_chunks"
+            log.warning("executor: chunk t0=%.3f starts %.3f s after the sample time (limit %.3f s); rejected",
+                        chunk.t0, times[0] - t_s, self.config.max_chunk_lead_s)
+        if refused:
+            with self._lock:
+                self.stats.counters[counter] += 1
+            return {name: refused for name in self._tracks}
         with self._lock:
             self.stats.counters["chunks"] += 1
             self.stats.last_chunk_t0 = chunk.t0
             for name, track in self._tracks.items():
                 new = ArmPlan(times.copy(), chunk.arm(name).copy())
                 new.drop_before(t_s)
+                if t_s >= track.blend_end:
+                    track.previous, track.prev_frozen = None, None
                 current = track.sample(t_s)  # what the running plan would send at the splice time
                 if current is None:
                     track.plan, track.previous, track.prev_frozen = new, None, None
@@ -295,14 +323,16 @@ class ChunkExecutor:
                 log.warning("executor: arm %s: read_state failed: %s", name, exc)
                 continue
             states[name] = state
-            self.guard.observe_arm_state(state)
+            self.guard.observe_arm_state(state, now)
         commands: dict[str, GuardedCommand] = {}
         with self._lock:
             targets = {}
             for name, track in self._tracks.items():
                 if track.plan is not None:
                     track.plan.drop_before(t_s)
-                    if track.previous is not None:
+                    if t_s >= track.blend_end:
+                        track.previous, track.prev_frozen = None, None
+                    elif track.previous is not None:
                         track.previous.drop_before(t_s)
                 target = track.sample(t_s)
                 if target is not None:

@@ -32,8 +32,10 @@ def get_float(
     high: float | None = None,
     positive: bool = False,
 ) -> float:
-    """A finite float, optionally within [low, high] or strictly positive."""
+    """A finite float (bool refused: `true` is not a number), optionally within [low, high] or > 0."""
     raw = _get(d, key, where, default)
+    if isinstance(raw, bool):
+        raise ConfigError(f"{where}.{key}: {raw!r} is a boolean, expected a number")
     try:
         value = float(raw)
     except (TypeError, ValueError):
@@ -41,7 +43,8 @@ def get_float(
     if not math.isfinite(value):
         raise ConfigError(f"{where}.{key}: {value}, expected a finite number")
     if positive and value <= 0.0:
-        raise ConfigError(f"{where}.{key}: {value}, expected a value > 0")
+        hint = f" and <= {high}" if high is not None else ""
+        raise ConfigError(f"{where}.{key}: {value}, expected a value > 0{hint}")
     if (low is not None and value < low) or (high is not None and value > high):
         raise ConfigError(f"{where}.{key}: {value}, expected a value in [{low}, {high}]")
     return value
@@ -75,6 +78,8 @@ def get_floats(d: Mapping[str, Any], key: str, where: str, size: int, default: A
         raise ConfigError(f"{where}.{key}: {raw!r}, expected a list of {size} numbers")
     values = []
     for i, item in enumerate(raw):
+        if isinstance(item, bool):
+            raise ConfigError(f"{where}.{key}[{i}]: {item!r} is a boolean, expected a number")
         try:
             v = float(item)
         except (TypeError, ValueError):

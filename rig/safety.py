@@ -7,6 +7,13 @@ safe pose) on non-finite or malformed targets and when the stale-data watchdog s
 frame or arm state within its timeout. An e-stop latches: the arms are stopped and nothing is sent
 until `reset()`. An arm fault stops that arm, is reported, and also needs `reset()`.
 
+Time: every time is host monotonic seconds (docs/control.md, "Time base"). A sample stamped later than
+the guard's clock plus `future_tolerance_s`, or with a non-finite stamp, is refused and counted
+(`future_stamp`, `non_finite_stamp`); a command with a non-finite `now` is refused (`bad_time`). The
+guard never commands from an arm state older than `stale_timeout_s`: after `reset()` it waits for a
+fresh state and starts from it, a hold with no fresh arm state sends nothing, and the first gripper
+command waits for a measured opening so the rate limit has a start.
+
 Every intervention is counted per reason and appended to a bounded event log; Python logging gets
 the first occurrence of each (arm, reason) and then at most one line per `log_interval_s`.
 """
@@ -24,8 +31,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from rig import hardware_limits as hw
 from rig.config import ConfigError
-from rig.conventions import ARM_NAMES, COMMAND_DIM
+from rig.conventions import ARM_NAMES, CAMERA_NAMES, COMMAND_DIM
 from rig.drivers.base import Arm, DeviceError, Gripper
 from rig.params import get_float, get_floats, get_int
 from rig.rotations import (
@@ -37,8 +45,19 @@ from rig.rotations import (
     rotvec_to_quat,
 )
 from rig.schema import ArmState
+from rig.timing import Clock, MonotonicClock
 
 log = logging.getLogger(__name__)
+
+_LIMIT_BOUNDS = {
+    "max_linear_speed": hw.RIZON4S_MAX_LINEAR_VEL,
+    "max_angular_speed": hw.RIZON4S_MAX_ANGULAR_VEL,
+    "max_linear_acc": hw.RIZON4S_MAX_LINEAR_ACC,
+    "max_angular_acc": hw.MAX_ANGULAR_ACC,
+    "gripper_max_rate": hw.GRIPPER_MAX_RATE,
+    "max_step_dt": hw.MAX_STEP_DT_MAX_S,
+}
+"""Upper bounds of the per-arm limits read from configuration (rig/hardware_limits.py cites them)."""
 
 QUAT_NORM_TOL = 0.05
 """Targets whose quaternion norm is further than this from 1 are malformed and rejected (hold)."""
@@ -82,17 +101,20 @@ class ArmLimits:
                     "max_linear_acc", "max_angular_acc"):
             if key not in data:
                 raise ConfigError(f"{where}: missing key {key!r}")
-        kwargs: dict[str, Any] = {
-            "workspace_min": get_floats(data, "workspace_min", where, 3),
-            "workspace_max": get_floats(data, "workspace_max", where, 3),
-        }
-        for key in ("max_linear_speed", "max_angular_speed", "max_linear_acc", "max_angular_acc",
-                    "gripper_max_rate", "max_step_dt"):
+        kwargs: dict[str, Any] = {}
+        for key in ("workspace_min", "workspace_max"):
+            box = get_floats(data, key, where, 3)
+            for i, v in enumerate(box):
+                if abs(v) > hw.WORKSPACE_ABS_MAX_M:
+                    raise ConfigError(f"{where}.{key}[{i}]: {v} m, expected within +-{hw.WORKSPACE_ABS_MAX_M} m of "
+                                      f"the base (Rizon 4S reach {hw.RIZON4S_REACH_M} m)")
+            kwargs[key] = box
+        for key, high in _LIMIT_BOUNDS.items():
             if key in data:
-                kwargs[key] = get_float(data, key, where, positive=True)
+                kwargs[key] = get_float(data, key, where, positive=True, high=high)
         for key in ("gripper_min", "gripper_max"):
             if key in data:
-                kwargs[key] = get_float(data, key, where, low=0.0)
+                kwargs[key] = get_float(data, key, where, low=0.0, high=1.0)
         try:
             return cls(**kwargs)
         except ConfigError as exc:
@@ -111,6 +133,8 @@ class GuardConfig:
     """Gripper commands are sent only when the opening changes by more than this."""
     event_log_size: int = 1000
     log_interval_s: float = 1.0
+    future_tolerance_s: float = 0.005
+    """Samples stamped later than now + this are refused (clock mix-up or a wall-clock step)."""
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], where: str = "guard") -> GuardConfig:
@@ -124,17 +148,41 @@ class GuardConfig:
             if not isinstance(section, Mapping):
                 raise ConfigError(f"{where}.arms.{name}: expected a mapping of limits")
             arms[name] = ArmLimits.from_mapping(section, f"{where}.arms.{name}")
-        watch = data.get("watch", [])
-        if not isinstance(watch, (list, tuple)) or not all(isinstance(w, str) for w in watch):
-            raise ConfigError(f"{where}.watch: {watch!r}, expected a list of source names")
+        known = {"arms", "stale_timeout_s", "watch", "gripper_deadband", "event_log_size", "log_interval_s",
+                 "future_tolerance_s"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"{where}: unknown keys {unknown} (known: {sorted(known)})")
+        sources = [*CAMERA_NAMES, *(f"arm:{a}" for a in ARM_NAMES)]
+        watch = data.get("watch")
+        if not isinstance(watch, (list, tuple)) or not watch or not all(isinstance(w, str) for w in watch):
+            raise ConfigError(f"{where}.watch: {watch!r}, expected a non-empty list of the cameras to keep fresh "
+                              f"(some of {sources}); without it the guard would move on frozen images")
+        typos = [w for w in watch if w not in sources]
+        if typos:
+            raise ConfigError(f"{where}.watch: {typos} not known sources, expected some of {sources}")
         return cls(
             arms=arms,
-            stale_timeout_s=get_float(data, "stale_timeout_s", where, 0.1, positive=True),
+            stale_timeout_s=get_float(data, "stale_timeout_s", where, 0.1, positive=True,
+                                      high=hw.STALE_TIMEOUT_MAX_S),
             watch=tuple(watch),
-            gripper_deadband=get_float(data, "gripper_deadband", where, 0.005, low=0.0),
-            event_log_size=get_int(data, "event_log_size", where, 1000, low=1),
-            log_interval_s=get_float(data, "log_interval_s", where, 1.0, low=0.0),
+            gripper_deadband=get_float(data, "gripper_deadband", where, 0.005, low=0.0, high=0.1),
+            event_log_size=get_int(data, "event_log_size", where, 1000, low=1, high=1_000_000),
+            log_interval_s=get_float(data, "log_interval_s", where, 1.0, low=0.0, high=3600.0),
+            future_tolerance_s=get_float(data, "future_tolerance_s", where, 0.005, low=0.0,
+                                         high=hw.FUTURE_TOLERANCE_MAX_S),
         )
+
+    def check_sources(self, cameras: Iterable[str], arms: Iterable[str], where: str = "guard") -> None:
+        """Every watched camera must be a configured camera, every `arm:<name>` a configured arm."""
+        cams, arm_names = set(cameras), set(arms)
+        missing = [w for w in self.watch if (w[4:] not in arm_names if w.startswith("arm:") else w not in cams)]
+        if missing:
+            raise ConfigError(f"{where}.watch: {missing} not configured on this rig (cameras {sorted(cams)}, "
+                              f"arms {sorted(arm_names)}); the guard would hold forever")
+        unlimited = sorted(arm_names - set(self.arms))
+        if unlimited:
+            raise ConfigError(f"{where}.arms: no limits for configured arm(s) {unlimited}")
 
 
 @dataclass(frozen=True)
@@ -160,32 +208,61 @@ class GuardedCommand:
 
 
 class Watchdog:
-    """Tracks the newest sample time per source; a source is stale once `now - t > timeout`.
+    """Tracks the newest accepted sample time per source; a source is stale once `now - t > timeout`.
 
-    Sources never fed are stale, so nothing moves before data flows.
+    Sources never fed are stale, so nothing moves before data flows. `feed` refuses a non-finite stamp
+    and one later than `now + future_tolerance_s` (returning why), so a single future-stamped sample
+    cannot keep a dead source "fresh". `stale` also treats a non-finite `now` and any sample still
+    ahead of `now` by more than the tolerance as stale.
     """
 
-    def __init__(self, sources: Iterable[str], timeout_s: float) -> None:
+    def __init__(self, sources: Iterable[str], timeout_s: float, future_tolerance_s: float = 0.005) -> None:
         self.timeout_s = float(timeout_s)
+        self.future_tolerance_s = float(future_tolerance_s)
         self._last: dict[str, float] = {s: -math.inf for s in sources}
+        self.refused: Counter[str] = Counter()
+        """Refused samples per source (diagnostics)."""
         self._lock = threading.Lock()
 
     @property
     def sources(self) -> tuple[str, ...]:
         return tuple(self._last)
 
-    def feed(self, source: str, t: float) -> None:
+    def feed(self, source: str, t: float, now: float) -> str:
+        """Accept sample time `t` of `source` seen at `now`; returns '' or the refusal reason."""
         with self._lock:
-            if source in self._last and t > self._last[source]:
+            if source not in self._last:
+                return ""
+            if not math.isfinite(t):
+                self.refused[source] += 1
+                return "non_finite_stamp"
+            if not math.isfinite(now) or t > now + self.future_tolerance_s:
+                self.refused[source] += 1
+                return "future_stamp"
+            if t > self._last[source]:
                 self._last[source] = float(t)
+            return ""
 
     def stale(self, now: float) -> list[str]:
         with self._lock:
-            return [s for s, t in self._last.items() if now - t > self.timeout_s]
+            if not math.isfinite(now):
+                return list(self._last)
+            return [s for s, t in self._last.items()
+                    if not -self.future_tolerance_s <= now - t <= self.timeout_s]
 
     def ages(self, now: float) -> dict[str, float]:
         with self._lock:
             return {s: now - t for s, t in self._last.items()}
+
+    def last(self, source: str) -> float:
+        with self._lock:
+            return self._last.get(source, -math.inf)
+
+    def forget(self, source: str) -> None:
+        """Mark `source` as never seen (its next sample starts afresh)."""
+        with self._lock:
+            if source in self._last:
+                self._last[source] = -math.inf
 
 
 @dataclass
@@ -197,9 +274,17 @@ class _ArmGuardState:
     gripper: float | None = None  # last commanded opening
     gripper_sent: float | None = None
     measured_pose: NDArray[np.float64] | None = None
+    measured_t: float = -math.inf  # capture time of measured_pose
     measured_gripper: float | None = None
     fault: str = ""
     goal: NDArray[np.float64] | None = None  # last accepted (clipped) goal, to estimate its speed
+
+
+def _finite_time(t: object) -> bool:
+    try:
+        return math.isfinite(float(t))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
 
 
 def _scale_to_norm(vec: NDArray[np.float64], limit: float) -> tuple[NDArray[np.float64], bool]:
@@ -220,6 +305,8 @@ class SafetyGuard:
 
     Call `observe_arm_state` / `feed` with fresh samples, `command(arm, target, now)` at the command
     rate, `estop()` from the operator input and `reset()` as the explicit operator action. Thread-safe.
+    `clock` is the time base of every sample and of `now` (the executor's clock); it judges whether
+    a fed sample lies in the future.
     """
 
     def __init__(
@@ -227,6 +314,7 @@ class SafetyGuard:
         config: GuardConfig,
         arms: Mapping[str, Arm],
         grippers: Mapping[str, Gripper] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         missing = sorted(set(arms) - set(config.arms))
         if missing:
@@ -235,7 +323,8 @@ class SafetyGuard:
         self.arms = dict(arms)
         self.grippers = dict(grippers or {})
         sources = [f"arm:{name}" for name in self.arms] + [w for w in config.watch if not w.startswith("arm:")]
-        self.watchdog = Watchdog(sources, config.stale_timeout_s)
+        self.clock: Clock = clock if clock is not None else MonotonicClock()
+        self.watchdog = Watchdog(sources, config.stale_timeout_s, config.future_tolerance_s)
         self.counters: Counter[str] = Counter()
         self.events: deque[Intervention] = deque(maxlen=config.event_log_size)
         self._state = {name: _ArmGuardState() for name in self.arms}
@@ -246,18 +335,29 @@ class SafetyGuard:
 
     # ------------------------------------------------------------------ inputs
 
-    def feed(self, source: str, t: float) -> None:
-        """Record a fresh sample (camera name or `arm:<name>`) valid at host time `t`."""
-        self.watchdog.feed(source, t)
+    def feed(self, source: str, t: float, now: float | None = None) -> bool:
+        """Record a fresh sample (camera name or `arm:<name>`) valid at host time `t`; `now` defaults to
+        the guard's clock. Returns False when the sample was refused (non-finite or future stamp)."""
+        now = self.clock.now() if now is None else now
+        reason = self.watchdog.feed(source, t, now)
+        if reason:
+            with self._lock:
+                self._intervene(now, source, reason, f"sample stamped {t!r}, now {now!r}")
+            return False
+        return True
 
-    def observe_arm_state(self, state: ArmState) -> None:
-        """Fresh arm state: feeds the watchdog, seeds the guard, latches a reported fault."""
-        self.watchdog.feed(f"arm:{state.arm}", state.t)
+    def observe_arm_state(self, state: ArmState, now: float | None = None) -> None:
+        """Fresh arm state: feeds the watchdog, seeds the guard, latches a reported fault. A refused
+        (future- or non-finite-stamped) state is ignored entirely."""
+        if not self.feed(f"arm:{state.arm}", state.t, now):
+            return
         with self._lock:
             st = self._state.get(state.arm)
             if st is None:
                 return
-            st.measured_pose = state.tcp_pose
+            if state.t >= st.measured_t:
+                st.measured_pose = state.tcp_pose
+                st.measured_t = float(state.t)
             if state.fault and not st.fault:
                 self._fault(state.arm, state.t, "arm reports a fault")
 
@@ -297,6 +397,11 @@ class SafetyGuard:
                 st.gripper = None
                 st.gripper_sent = None
                 st.goal = None
+                # Start again only from states (and openings) measured after the reset.
+                st.measured_pose = None
+                st.measured_t = -math.inf
+                st.measured_gripper = None
+                self.watchdog.forget(f"arm:{name}")
                 st.lin_vel[:] = 0.0
                 st.ang_vel[:] = 0.0
             if self._estop_reason:
@@ -328,6 +433,7 @@ class SafetyGuard:
                 "counters": dict(self.counters),
                 "stale": self.watchdog.stale(now),
                 "ages": self.watchdog.ages(now),
+                "refused_samples": dict(self.watchdog.refused),
                 "last_event": self.events[-1] if self.events else None,
             }
 
@@ -348,6 +454,9 @@ class SafetyGuard:
             if arm not in self._state:
                 raise KeyError(f"guard: unknown arm {arm!r} (configured: {sorted(self._state)})")
             st = self._state[arm]
+            if not _finite_time(now):
+                self._intervene(math.nan, arm, "bad_time", f"command time {now!r} is not a finite number")
+                return GuardedCommand(arm, math.nan, None, None, False, ("bad_time",))
             if self._estop_reason:
                 self.counters["blocked_estop"] += 1
                 return GuardedCommand(arm, now, None, None, False, ("estop",))
@@ -361,8 +470,9 @@ class SafetyGuard:
             if st.fault:
                 self.counters["blocked_fault"] += 1
                 return GuardedCommand(arm, now, None, None, False, ("fault",))
+            state_fresh = self._state_fresh(st, now)
             if st.pose is None:
-                if st.measured_pose is None:
+                if st.measured_pose is None or not state_fresh:
                     self.counters["blocked_no_state"] += 1
                     return GuardedCommand(arm, now, None, None, False, ("no_state",))
                 st.pose = self._seed(arm, st.measured_pose, now)
@@ -374,6 +484,12 @@ class SafetyGuard:
                 st.ang_vel[:] = 0.0
                 st.goal = None
                 st.t = now
+                if not state_fresh:
+                    # Nothing known about where the arm is now: send nothing, and start again from the
+                    # next fresh state (never from the pose last commanded before the gap).
+                    st.pose = None
+                    st.t = None
+                    return GuardedCommand(arm, now, None, None, False, (hold_reason,))
                 self._send(arm, st.pose, None, now)
                 return GuardedCommand(arm, now, st.pose.copy(), st.gripper, True, (hold_reason,))
 
@@ -403,6 +519,10 @@ class SafetyGuard:
                             ", ".join(f"{s} age {ages[s] * 1e3:.0f} ms" for s in stale))
             return "stale_data"
         return ""
+
+    def _state_fresh(self, st: _ArmGuardState, now: float) -> bool:
+        age = now - st.measured_t
+        return -self.config.future_tolerance_s <= age <= self.config.stale_timeout_s
 
     def _seed(self, arm: str, measured: NDArray[np.float64], now: float) -> NDArray[np.float64]:
         # Start from where the arm is, never from a clipped copy: a clipped seed would be a jump.
@@ -480,7 +600,9 @@ class SafetyGuard:
         ang = float(angle_between(goal[3:7], st.goal[3:7])) / dt
         return lin, ang
 
-    def _limit_gripper(self, arm: str, st: _ArmGuardState, opening: float, now: float, reasons: list[str]) -> float:
+    def _limit_gripper(
+        self, arm: str, st: _ArmGuardState, opening: float, now: float, reasons: list[str]
+    ) -> float | None:
         lim = self.config.arms[arm]
         goal = min(max(opening, lim.gripper_min), lim.gripper_max)
         if goal != opening:
@@ -488,7 +610,9 @@ class SafetyGuard:
             reasons.append("gripper_range")
         prev = st.gripper if st.gripper is not None else st.measured_gripper
         if prev is None:
-            return goal
+            # No commanded or measured opening to limit from: do not command the gripper yet.
+            self.counters["blocked_no_gripper_state"] += 1
+            return None
         prev = min(max(prev, lim.gripper_min), lim.gripper_max)
         dt = min(max(now - (st.t if st.t is not None else now), 0.0), lim.max_step_dt)
         step = lim.gripper_max_rate * dt

@@ -122,6 +122,13 @@ class RecorderStats:
     bytes_bag: int = 0
 
 
+SAMPLE_CLOCKS = ("monotonic", "sim")
+"""`monotonic`: observation times are host monotonic seconds (the real rig, the realtime twin); bag
+stamps are wall-clock ROS time through the boot's ClockMap. `sim`: they are simulated seconds (the
+lockstep twin); each episode's bag is stamped from the wall-clock time its recording started, plus
+the simulated time since its first frame."""
+
+
 @dataclass
 class _Episode:
     index: int
@@ -143,6 +150,9 @@ class _Episode:
     gaps: int = 0
     frames_before: int = 0
     shape: tuple[int, int] | None = None
+    start_epoch: float = 0.0
+    clock: rm.ClockMap | None = None
+    """Sample time -> ROS time of this episode's bag (see `EpisodeRecorder.sample_clock`)."""
 
 
 class EpisodeRecorder:
@@ -161,7 +171,11 @@ class EpisodeRecorder:
         min_free_bytes: int | None = None,
         settings: RecorderSettings | None = None,
         intrinsics: Mapping[str, CameraIntrinsics] | None = None,
+        sample_clock: str = "monotonic",
     ):
+        if sample_clock not in SAMPLE_CLOCKS:
+            raise RecorderError(f"sample_clock: {sample_clock!r}, expected one of {list(SAMPLE_CLOCKS)}")
+        self.sample_clock = sample_clock
         self.root = Path(root)
         self.fps, self.cameras, self.robot_type = int(fps), list(cameras), robot_type
         self.formats = tuple(formats)
@@ -175,7 +189,7 @@ class EpisodeRecorder:
         if min_free_bytes is not None:
             self.settings = replace(self.settings, min_free_bytes=int(min_free_bytes))
         self.intrinsics = dict(intrinsics or {})
-        self.clock = rm.ClockMap.now()
+        self.clock = rm.ClockMap.shared()  # the boot's one offset, as the ROS nodes use (docs/control.md)
         self.stats = RecorderStats()
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock_fh = open(self.root / ".lock", "w")  # noqa: SIM115 - held for the recorder's lifetime
@@ -437,7 +451,8 @@ class EpisodeRecorder:
         start = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
         (staging / "episode.json").write_text(json.dumps({"episode_index": index, "task": task, "started": start}))
         ep = _Episode(index=index, task=task, staging=staging, start_wall=start,
-                      frames_before=self.stats.frames_written)
+                      frames_before=self.stats.frames_written, start_epoch=time.time(),
+                      clock=self.clock if self.sample_clock == "monotonic" else None)
         if "mcap" in self.formats:
             ep.bag = McapBagWriter(staging / f"episode_{index:06d}", self.settings.distro,
                                    chunk_compression=self.settings.bag_compression)
@@ -449,6 +464,8 @@ class EpisodeRecorder:
             bag.add_topic(topic, msgtype, qos)
 
     def _write_frame(self, ep: _Episode, obs: Observation, cmd: NDArray) -> None:
+        if ep.clock is None:  # simulated time: the first frame is stamped with the real recording time
+            ep.clock = rm.ClockMap(ep.start_epoch - obs.t)
         if "lerobot" in self.formats:
             if ep.shape is None:
                 self._open_encoders(ep, obs)
@@ -463,7 +480,7 @@ class EpisodeRecorder:
             ep.states.append(lr.observation_state(obs))
             ep.actions.append(lr.command_action(cmd))
         if ep.bag is not None:
-            self._write_bag(ep.bag, obs, cmd)
+            self._write_bag(ep.bag, obs, cmd, ep.clock)
         if ep.first_t is None:
             ep.first_t = obs.t
         if ep.last_t is not None:  # the dataset assumes one observation per 1/fps; count where it was not
@@ -491,8 +508,8 @@ class EpisodeRecorder:
             ep.pending[cam] = deque()
             ep.image_stats[cam] = lr.ImageStats(every=self.settings.image_stats_every)
 
-    def _write_bag(self, bag: McapBagWriter, obs: Observation, cmd: NDArray) -> None:
-        distro, to_ns = self.settings.distro, self.clock.to_ros_ns
+    def _write_bag(self, bag: McapBagWriter, obs: Observation, cmd: NDArray, clock: rm.ClockMap) -> None:
+        distro, to_ns = self.settings.distro, clock.to_ros_ns
         for cam in self.cameras:
             frame = obs.frames[cam]
             stamp = to_ns(frame.t)
@@ -545,8 +562,9 @@ class EpisodeRecorder:
         self._finish_encoders(ep)
         extra = {**extra, "dropped_frames": ep.dropped, "timing_gaps": ep.gaps, "max_frame_dt_s": round(ep.max_dt, 6),
                  "recorded_at": ep.start_wall,
-                 "ros_time_offset_s": self.clock.offset_s,
-                 "first_frame_ros_ns": self.clock.to_ros_ns(ep.first_t or 0.0)}
+                 "sample_clock": self.sample_clock,
+                 "ros_time_offset_s": (ep.clock or self.clock).offset_s,
+                 "first_frame_ros_ns": (ep.clock or self.clock).to_ros_ns(ep.first_t or 0.0)}
         if ep.dropped:
             LOG.warning("episode %d: %d frame(s) dropped because the writer fell behind", ep.index, ep.dropped)
         if ep.gaps:

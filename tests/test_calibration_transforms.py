@@ -84,7 +84,7 @@ def test_save_to_new_file_from_template_and_from_all_keys(tmp_path):
 
     with pytest.raises(CalibrationError, match="does not exist"):
         save_calibration(tmp_path / "partial.yaml", {"T_world_front": T})
-    full = {key: make_transform([0.1 * k, 0, 0], [k, 0, 0]) for k, key in enumerate(TRANSFORM_KEYS)}
+    full = {key: make_transform([0.1 * k, 0, 0], [0.05 * k, 0, 0]) for k, key in enumerate(TRANSFORM_KEYS)}
     save_calibration(tmp_path / "full.yaml", full)
     loaded = load_calibration(tmp_path / "full.yaml")
     for key in TRANSFORM_KEYS:

@@ -38,7 +38,9 @@ CAMS = {
 
 
 def test_list_without_devices_reports_cleanly(tmp_path, capsys):
-    path = write_config(tmp_path, cameras=CAMS, arms={"left": {"type": "flexiv", "serial": "Rizon4s-1"}})
+    cams = {**CAMS, "wrist_right": {"model": "D405", "serial": "000000000003"}}  # every watched camera
+    left = {**load_yaml("rig.yaml")["arms"]["ros__parameters"]["left"], "serial": "Rizon4s-1"}  # complete entry
+    path = write_config(tmp_path, cameras=cams, arms={"left": left})
     assert main(["rig", "list", "--config", str(path)]) == 0
     out = capsys.readouterr().out
     assert "no RealSense devices connected" in out

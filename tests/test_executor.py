@@ -32,7 +32,7 @@ def make(latency: float = 0.03, blend: float = 0.2, speed: float = SPEED):
     clock = LockstepClock(50.0)
     arms = {n: RecordingArm(n, clock=clock) for n in ("left", "right")}
     grippers = {n: RecordingGripper(n) for n in ("left", "right")}
-    guard = SafetyGuard(GuardConfig(arms={"left": limits(speed), "right": limits(speed)}), arms, grippers)
+    guard = SafetyGuard(GuardConfig(arms={"left": limits(speed), "right": limits(speed)}), arms, grippers, clock)
     for n in arms:
         guard.observe_gripper(n, 1.0)
     ex = ChunkExecutor(ExecutorConfig(latency_s=latency, blend_s=blend), guard)
@@ -176,7 +176,7 @@ def test_config_from_mapping_errors():
     assert ExecutorConfig.from_mapping({"latency_s": 0.05}).latency_s == 0.05
     with pytest.raises(ConfigError, match="executor.blend_s"):
         ExecutorConfig.from_mapping({"blend_s": -1})
-    with pytest.raises(ConfigError, match="unknown keys"):
+    with pytest.raises(ConfigError, match="unknown key"):
         ExecutorConfig.from_mapping({"latency": 0.05})
     assert ExecutorConfig.from_mapping({"rt_priority": 20}).rt_priority == 20
     with pytest.raises(ConfigError, match="rt_priority"):

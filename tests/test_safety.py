@@ -33,7 +33,7 @@ def make_guard(watch: tuple[str, ...] = ("front",)) -> tuple[SafetyGuard, dict, 
     clock = LockstepClock(100.0)
     arms = {n: RecordingArm(n, clock=clock) for n in ("left", "right")}
     grippers = {n: RecordingGripper(n) for n in ("left", "right")}
-    guard = SafetyGuard(GuardConfig(arms={"left": LIMITS, "right": LIMITS}, watch=watch), arms, grippers)
+    guard = SafetyGuard(GuardConfig(arms={"left": LIMITS, "right": LIMITS}, watch=watch), arms, grippers, clock)
     return guard, arms, grippers, clock
 
 
@@ -98,10 +98,15 @@ def test_watchdog_holds_within_timeout_of_last_fresh_sample():
     assert guard.command("left", goal, clock.now()).reasons != ("stale_data",)
     clock.set(t_fresh + 0.1001)
     held = guard.command("left", goal, clock.now())
-    assert held.reasons == ("stale_data",)
+    assert held.reasons == ("stale_data",) and not held.sent  # the arm state is stale too: nothing sent
+    guard.observe_arm_state(arms["left"].read_state())  # arm fresh, camera stale: hold at the last pose
+    held = guard.command("left", goal, clock.now())
+    assert held.reasons == ("stale_data",) and held.sent
     before = held.pose.copy()
-    clock.set(t_fresh + 0.2)
+    clock.set(t_fresh + 0.15)
+    guard.observe_arm_state(arms["left"].read_state())
     assert np.array_equal(guard.command("left", goal, clock.now()).pose, before)
+    clock.set(t_fresh + 0.2)
     assert "front" in guard.diagnostics(clock.now())["stale"]
     # A fresh camera frame alone is not enough: the arm state is stale too.
     guard.feed("front", clock.now())

@@ -86,7 +86,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
     t_start = time.monotonic()
     try:
         recorder = EpisodeRecorder(args.out, fps=POLICY_HZ, cameras=cameras, formats=tuple(args.formats),
-                                   settings=settings, intrinsics=intrinsics)
+                                   settings=settings, intrinsics=intrinsics, sample_clock="sim")
     except RecorderError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

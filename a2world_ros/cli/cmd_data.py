@@ -35,9 +35,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _lerobot_summary(root: Path, per_episode: bool) -> dict[str, Any]:
-    from rig.dataformats.lerobot_v3 import LeRobotV3Dataset
+    from rig.dataformats.lerobot_v3 import DatasetError, LeRobotV3Dataset
 
     ds = LeRobotV3Dataset(root)
+    missing = ds.missing_files()  # verify the layout: a summary of a damaged dataset would mislead
+    if missing:
+        raise DatasetError(f"damaged LeRobot dataset, missing: {', '.join(missing)}")
     successes = [ds.episode_success(e) for e in range(ds.num_episodes)]
     per_task: dict[str, list[int]] = {}
     for e in range(ds.num_episodes):

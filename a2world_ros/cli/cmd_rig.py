@@ -51,6 +51,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p_list.add_argument("--config", default="rig.yaml", help="rig config name or path (default: rig.yaml)")
+    p_list.add_argument("--policy-config", default="policy.yaml",
+                        help="executor + guard settings checked against the rig (default: policy.yaml)")
+    p_list.add_argument("--calibration", default="calibration.yaml",
+                        help="calibrated transforms checked for sanity (default: calibration.yaml)")
     p_list.set_defaults(func=cmd_list)
 
     p_check = sub.add_parser(
@@ -85,11 +89,55 @@ def _sections(config: str) -> dict[str, dict[str, Any]]:
     }
 
 
+def validate_configs(rig_config: str, policy_config: str = "policy.yaml",
+                     calibration: str = "calibration.yaml") -> None:
+    """Parse every safety-relevant setting the way the drivers, the executor and the guard will, and
+    check the cross-references (watched cameras and guarded arms exist on the rig); ConfigError otherwise."""
+    from calibration.transforms import load_calibration
+    from rig.config import ConfigError, config_path, load_yaml, node_params
+    from rig.drivers.flexiv import FlexivArmConfig
+    from rig.executor import ExecutorConfig
+    from rig.safety import GuardConfig
+
+    path = config_path(rig_config)
+    if not load_yaml(rig_config):
+        raise ConfigError(f"{path}: empty, expected the cameras, arms and grippers sections (see config/rig.yaml)")
+    sections = _sections(rig_config)
+    if not sections["arms"]:
+        raise ConfigError(f"{path}: no arms configured (section arms.ros__parameters)")
+    for name, entry in sections["arms"].items():
+        if not isinstance(entry, Mapping):
+            raise ConfigError(f"{path} arms.{name}: {entry!r}, expected a mapping")
+        FlexivArmConfig.from_dict(name, entry, where=f"{path} arms.{name}")
+    try:
+        from rig.drivers.realsense import RealSenseConfig
+    except ImportError:
+        RealSenseConfig = None  # cameras are then checked by name only
+    for name, entry in sections["cameras"].items():
+        if RealSenseConfig is not None:
+            RealSenseConfig.from_dict(name, entry, where=f"{path} cameras.{name}")
+    from rig.drivers.robotiq import RobotiqConfig
+
+    for name, entry in sections["grippers"].items():
+        if isinstance(entry, Mapping) and entry.get("type") == "robotiq_modbus":
+            RobotiqConfig.from_dict(name, entry)
+    policy_path = config_path(policy_config)
+    params = node_params(load_yaml(policy_config), "arms")
+    for key in ("guard", "executor"):
+        if not isinstance(params.get(key), Mapping):
+            raise ConfigError(f"{policy_path}: missing mapping {key!r} in the /** or arms parameters")
+    ExecutorConfig.from_mapping(params["executor"], f"{policy_path} executor")
+    guard = GuardConfig.from_mapping(params["guard"], f"{policy_path} guard")
+    guard.check_sources(sections["cameras"], sections["arms"], f"{policy_path} guard")
+    load_calibration(calibration)
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from rig.config import ConfigError, config_path
 
     try:
         path = config_path(args.config)
+        validate_configs(args.config, args.policy_config, args.calibration)
         sections = _sections(args.config)
     except ConfigError as exc:
         print(f"error: {exc}")

@@ -181,10 +181,14 @@ def _open_recorder(root: Path, rig: Any) -> Any:
     cameras = tuple(rig.cameras)
     intrinsics = {name: cam.intrinsics for name, cam in rig.cameras.items()}
     settings = RecorderSettings.from_config()
-    if getattr(rig.arms.get("left"), "twin", None) is not None:
+    twin = getattr(rig.arms.get("left"), "twin", None)
+    if twin is not None:
         # The lockstep twin can wait for the writer; a live rig must never block (drop and count instead).
         settings = replace(settings, overflow="block", block_timeout_s=30.0)
-    return EpisodeRecorder(root, fps=POLICY_HZ, cameras=cameras, settings=settings, intrinsics=intrinsics)
+    # Lockstep samples carry simulated seconds: stamp the bags from the real recording time instead.
+    sample_clock = "sim" if twin is not None and twin.clock == "lockstep" else "monotonic"
+    return EpisodeRecorder(root, fps=POLICY_HZ, cameras=cameras, settings=settings, intrinsics=intrinsics,
+                           sample_clock=sample_clock)
 
 
 def _ask_reset(index: int) -> None:

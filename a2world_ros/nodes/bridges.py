@@ -93,6 +93,10 @@ class CameraBridge:
         return out
 
 
+WALL_STEP_WARN_S = 0.5
+"""A wall-clock step larger than this since the boot's time base was captured is reported (WARN)."""
+
+
 class ArmBridge:
     """Executor + guard on the arms, with the node-facing inputs and outputs; see the module doc.
 
@@ -116,7 +120,7 @@ class ArmBridge:
         self.distro = distro
         self.default_dt = default_dt
         self.grippers = dict(grippers)
-        self.guard = SafetyGuard(guard_config, arms, grippers)
+        self.guard = SafetyGuard(guard_config, arms, grippers, self.clock)
         self.executor = ChunkExecutor(executor_config, self.guard)
         self.thread: ExecutorThread | None = None
         self.started = False
@@ -271,6 +275,13 @@ class ArmBridge:
         values.update({f"executor.{k}": v for k, v in self.executor.stats.counters.items()})
         values.update({f"guard.{k}": v for k, v in g["counters"].items()})
         values.update({f"age_s.{k}": v for k, v in g["ages"].items()})
+        values.update({f"refused_samples.{k}": v for k, v in g["refused_samples"].items()})
+        # Runtime check of the time-base convention: stamps stay consistent across nodes after a wall
+        # step (one offset per boot), but the recording's wall-clock stamps are off by this much.
+        step = self.clock_map.wall_step_s()
+        values["wall_clock_step_s"] = step
+        if abs(step) > WALL_STEP_WARN_S and level == "OK":
+            level, message = "WARN", f"{message}; wall clock stepped {step:+.3f} s since the time base was set"
         if jitter is not None:
             values.update({"tick_jitter_p50_s": jitter.p50, "tick_jitter_p99_s": jitter.p99,
                            "tick_overruns": jitter.overruns, "tick_period_s": jitter.mean_period})

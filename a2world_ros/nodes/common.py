@@ -48,7 +48,7 @@ class A2WorldNode(Node):
             {key: _plain(p.value) for key, p in self.get_parameters_by_prefix("").items()}
         )
         self.distro = str(self.params.get("distro", "humble"))
-        self.clock_map = rm.ClockMap.now()
+        self.clock_map = rm.ClockMap.shared()  # one offset per boot for every node (docs/control.md)
         self._pubs: dict[str, Any] = {}
         self._closers: list[Callable[[], None]] = []
 

@@ -12,7 +12,8 @@ after the observation time, K covering the p95 of the measured inference latency
 those steps execute unchanged while the policy thinks. The emitted chunk is prefix + result, starting
 at the observation time, so the executor splices it without a jump. A failed inference (server down,
 timeout) is counted and retried after `retry_s`; meanwhile the executor finishes the plan and holds the
-last target.
+last target. A result whose observation is older than `max_result_age_s` when it would be released is
+dropped and counted (`expired_results`).
 
 Two modes: "thread" runs inference on a worker thread (real time); "inline" (the twin in lockstep)
 runs it inside `on_observation` and releases the chunk only once the loop's clock has advanced by the
@@ -60,6 +61,8 @@ class PolicyLoopConfig:
     max_prefix_steps: int = 15
     retry_s: float = 0.5
     max_observation_age_s: float = 0.2
+    max_result_age_s: float = 1.0
+    """A chunk is released only while its observation is at most this old; older results are dropped."""
     sim_latency_s: float | None = 0.15
     """None: lockstep uses the measured wall-clock latency ("measured" in YAML)."""
 
@@ -270,9 +273,16 @@ class PolicyLoop:
             pending = self._pending
             if pending is None or pending.generation != self._generation:
                 return None
-            if self.clock.now() < pending.ready_at:
+            now = self.clock.now()
+            if now < pending.ready_at:
                 return None
             self._pending = None
+            if not now - pending.chunk.t0 <= self.config.max_result_age_s:
+                self.counters["expired_results"] += 1
+                log.warning("policy loop: result for the observation at %.3f arrived %.3f s later (limit %.3f s); "
+                            "dropped", pending.chunk.t0, now - pending.chunk.t0, self.config.max_result_age_s)
+                self._cond.notify_all()
+                return None
             self._adopt_locked(pending.chunk)
             self.counters["chunks"] += 1
             return pending.chunk
@@ -311,7 +321,8 @@ class PolicyLoop:
                 "plan_remaining_s": max(remaining, 0.0),
                 "last_error": self.last_error,
             }
-            for key in ("observations", "inferences", "failures", "chunks", "late_results", "stale_skipped"):
+            for key in ("observations", "inferences", "failures", "chunks", "late_results", "stale_skipped",
+                        "expired_results"):
                 out[key] = float(self.counters[key])
         return out
 

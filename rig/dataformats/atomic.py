@@ -4,8 +4,10 @@ A commit first writes every new file under a temporary name next to its final na
 so `rename` is atomic), fsyncs them, then writes the journal (the list of renames) atomically. Once
 the journal exists the commit is decided: the renames are done and the journal removed. After a
 crash, `recover` redoes the renames of a journal that exists (each rename is idempotent) and deletes
-temporary files of a commit that never reached its journal. Readers of the committed names therefore
-only ever see a state before or after a whole commit.
+temporary files of a commit that never reached its journal. A reader that may run while a commit is
+unfinished (a recorder killed between two renames, or still renaming) reads through `JournalView`:
+each final name of a pending journal resolves to its staged file while that still exists, so the
+reader sees the whole decided commit, never a mix of two commits, and needs no write access.
 """
 
 from __future__ import annotations
@@ -111,3 +113,43 @@ def recover(root: Path) -> list[str]:
     for note in notes:
         LOG.warning("%s: %s", root, note)
     return notes
+
+
+class JournalView:
+    """Read-only view of a tree as of its last decided commit (see the module doc).
+
+    `find(root)` looks for a pending journal in `root` and up to `levels` parents (a LeRobot dataset
+    lives in `<recording root>/lerobot`, the journal in the recording root). With no journal every
+    path resolves to itself.
+    """
+
+    def __init__(self, pending: dict[Path, Path] | None = None) -> None:
+        self.pending = dict(pending or {})
+        """final path -> staged path of the journal's renames."""
+
+    @classmethod
+    def find(cls, root: Path, levels: int = 2) -> JournalView:
+        base = Path(root).resolve()
+        for directory in [base, *list(base.parents)[:levels]]:
+            journal_file = directory / JOURNAL_NAME
+            if journal_file.is_file():
+                try:
+                    journal = json.loads(journal_file.read_text())
+                except (OSError, ValueError):
+                    continue  # cannot be torn (write_atomic); vanished: the commit just finished
+                return cls({directory / final: directory / tmp for tmp, final in journal})
+        return cls()
+
+    def path(self, final: Path) -> Path:
+        """Where `final`'s committed content is now: its staged file while that exists, else itself."""
+        staged = self.pending.get(Path(final).resolve())
+        return staged if staged is not None and staged.exists() else Path(final)
+
+    def glob(self, directory: Path, pattern: str) -> list[Path]:
+        """Final names under `directory` matching `pattern`, including those still staged; sorted."""
+        directory = Path(directory).resolve()
+        names = {p.resolve() for p in directory.glob(pattern) if TMP_MARK not in p.name}
+        names |= {final for final, staged in self.pending.items()
+                  if staged.exists() and final.is_relative_to(directory)
+                  and final.relative_to(directory).match(pattern)}
+        return sorted(names)

@@ -31,7 +31,7 @@ from numpy.typing import NDArray
 
 from rig.conventions import ARM_NAMES, COMMAND_DIM, JOINTS_PER_ARM
 from rig.dataformats import video as vid
-from rig.dataformats.atomic import tmp_name
+from rig.dataformats.atomic import JournalView, tmp_name
 from rig.schema import Observation
 
 CODEBASE_VERSION = "v3.0"
@@ -461,10 +461,12 @@ class LeRobotV3Dataset:
 
     def __init__(self, root: Path | str):
         self.root = Path(root)
+        # A recorder may be mid-commit (or was killed there): read the decided commit through its journal.
+        self._view = JournalView.find(self.root)
         info_file = self.root / "meta" / "info.json"
-        if not info_file.is_file():
+        if not self._view.path(info_file).is_file():
             raise DatasetError(f"{self.root}: no meta/info.json, not a LeRobot dataset")
-        self.info: dict[str, Any] = json.loads(info_file.read_text())
+        self.info: dict[str, Any] = json.loads(self._view.path(info_file).read_text())
         if self.info.get("codebase_version") != CODEBASE_VERSION:
             raise DatasetError(f"{info_file}: codebase_version {self.info.get('codebase_version')!r}, "
                                f"expected {CODEBASE_VERSION!r}")
@@ -472,17 +474,17 @@ class LeRobotV3Dataset:
         self.features: dict[str, Any] = self.info["features"]
         self.cameras: list[str] = [k[len("observation.images."):] for k, f in self.features.items()
                                    if k.startswith("observation.images.") and f["dtype"] == "video"]
-        self.tasks: list[str] = _read_tasks(self.root / "meta" / "tasks.parquet") \
-            if (self.root / "meta" / "tasks.parquet").is_file() else []
-        files = sorted((self.root / "meta" / "episodes").glob("chunk-*/file-*.parquet"))
+        tasks_file = self._view.path(self.root / "meta" / "tasks.parquet")
+        self.tasks: list[str] = _read_tasks(tasks_file) if tasks_file.is_file() else []
+        files = self._view.glob(self.root / "meta" / "episodes", "chunk-*/file-*.parquet")
         pa = _pa()
-        rows = pa.concat_tables([_read_parquet(f) for f in files], promote_options="default").to_pylist() \
-            if files else []
+        rows = pa.concat_tables([_read_parquet(self._view.path(f)) for f in files],
+                                promote_options="default").to_pylist() if files else []
         self._episodes = sorted(rows, key=lambda r: r["episode_index"])
         if [r["episode_index"] for r in self._episodes] != list(range(len(self._episodes))):
             raise DatasetError(f"{self.root}/meta/episodes: episode indices are not 0..{len(self._episodes) - 1}")
         self._data = self._load_data()
-        stats_file = self.root / "meta" / "stats.json"
+        stats_file = self._view.path(self.root / "meta" / "stats.json")
         self.stats: dict[str, dict[str, NDArray]] = {
             k: {s: np.asarray(v) for s, v in d.items()} for k, d in json.loads(stats_file.read_text()).items()
         } if stats_file.is_file() else {}
@@ -491,10 +493,10 @@ class LeRobotV3Dataset:
 
     def _load_data(self) -> dict[str, NDArray]:
         pa = _pa()
-        files = sorted((self.root / "data").glob("chunk-*/file-*.parquet"))
+        files = self._view.glob(self.root / "data", "chunk-*/file-*.parquet")
         if not files:
             return {k: np.zeros((0,)) for k in ("index",)}
-        table = pa.concat_tables([_read_parquet(f) for f in files])
+        table = pa.concat_tables([_read_parquet(self._view.path(f)) for f in files])
         out: dict[str, NDArray] = {}
         for name in table.column_names:
             col = table.column(name).combine_chunks()
@@ -546,7 +548,30 @@ class LeRobotV3Dataset:
         row, key = self.episode(ep), image_key(camera)
         path = self.root / self.info["video_path"].format(
             video_key=key, chunk_index=row[f"videos/{key}/chunk_index"], file_index=row[f"videos/{key}/file_index"])
+        path = self._view.path(path)
+        if not path.is_file():
+            raise DatasetError(f"{path}: missing, episode {ep} camera {camera!r} has no video (damaged dataset)")
         return path, float(row[f"videos/{key}/from_timestamp"])
+
+    def missing_files(self) -> list[str]:
+        """Files the metadata promises that are not there (relative to the root): the episodes
+        parquet when data exists, and every episode's mp4 per camera. Empty for a healthy dataset."""
+        missing: list[str] = []
+        promised = int(self.info.get("total_episodes", len(self._episodes)))
+        if len(self._episodes) < promised or (self.num_frames and not self._episodes):
+            missing.append(f"meta/episodes/chunk-*/file-*.parquet (info.json lists {promised} episodes, "
+                           f"found {len(self._episodes)})")
+        seen: set[Path] = set()
+        for ep in range(self.num_episodes):
+            for camera in self.cameras:
+                row, key = self.episode(ep), image_key(camera)
+                final = self.root / self.info["video_path"].format(
+                    video_key=key, chunk_index=row[f"videos/{key}/chunk_index"],
+                    file_index=row[f"videos/{key}/file_index"])
+                if final not in seen and not self._view.path(final).is_file():
+                    missing.append(str(final.relative_to(self.root)))
+                seen.add(final)
+        return missing
 
     def video_frames(self, ep: int, camera: str, indices: Sequence[int]) -> NDArray[np.uint8]:
         """Frames `indices` (frame_index within the episode) of one camera, (K, H, W, 3) uint8."""

@@ -24,11 +24,16 @@ Mapping (every function has its inverse below it):
   `time_from_start = k * dt` |
 
 Time: samples carry host monotonic seconds; ROS stamps are `ClockMap.to_ros_ns(t)` = monotonic + a
-fixed offset to the wall clock captured once (see `ClockMap`).
+fixed offset to the wall clock captured once per boot and shared by every process of that boot
+(`ClockMap.shared`, docs/control.md "Time base").
 """
 
 from __future__ import annotations
 
+import json
+import math
+import os
+import tempfile
 import time
 from dataclasses import dataclass
 from functools import cache
@@ -120,11 +125,72 @@ class ClockMap:
         assert best is not None
         return cls(best[1])
 
+    @classmethod
+    def shared(cls, path: str | os.PathLike[str] | None = None) -> ClockMap:
+        """The one offset of this boot, shared by every process (the cross-node time-base convention).
+
+        The first process of a boot captures the offset (`now()`) and publishes it atomically in
+        `clock_file()`; every later process reads that same value. So two nodes started on either side
+        of a wall-clock step (NTP/chrony at boot) still convert each other's stamps exactly, because
+        both use the same monotonic clock and the same offset. `wall_step_s()` reports how far the wall
+        clock has moved since (checked at runtime by the nodes' diagnostics).
+        """
+        file = os.fspath(path) if path is not None else clock_file()
+        if file is None:
+            return cls.now()
+        try:
+            with open(file, encoding="utf-8") as fh:
+                return cls(_read_offset(file, fh.read()))
+        except FileNotFoundError:
+            pass
+        mine = cls.now()
+        tmp = f"{file}.{os.getpid()}.tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump({"offset_s": mine.offset_s, "captured_wall": time.time()}, fh)
+        try:
+            os.link(tmp, file)  # atomic and refuses to replace: the first writer of the boot wins
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
+        with open(file, encoding="utf-8") as fh:
+            return cls(_read_offset(file, fh.read()))
+
+    def wall_step_s(self) -> float:
+        """How far the wall clock has stepped relative to this map since the offset was captured."""
+        return (time.time() - time.monotonic()) - self.offset_s
+
     def to_ros_ns(self, t_monotonic: float) -> int:
         return round((float(t_monotonic) + self.offset_s) * 1e9)
 
     def to_monotonic(self, ros_ns: int) -> float:
         return int(ros_ns) * 1e-9 - self.offset_s
+
+
+CLOCK_FILE_ENV = "A2WORLD_CLOCK_FILE"
+
+
+def clock_file() -> str | None:
+    """Where this boot's shared offset lives: `$A2WORLD_CLOCK_FILE`, else a file in the temp directory
+    named after the kernel's boot id (a new boot gets a new file); None where there is no boot id."""
+    if os.environ.get(CLOCK_FILE_ENV):
+        return os.environ[CLOCK_FILE_ENV]
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as fh:
+            boot_id = fh.read().strip()
+    except OSError:
+        return None
+    return os.path.join(tempfile.gettempdir(), f"a2world-clock-{boot_id}.json")
+
+
+def _read_offset(file: str, text: str) -> float:
+    try:
+        offset = float(json.loads(text)["offset_s"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise MessageError(f"{file}: not a clock-offset file ({exc}); delete it to capture a new offset") from None
+    if not math.isfinite(offset):
+        raise MessageError(f"{file}: offset_s {offset} is not finite; delete it to capture a new offset")
+    return offset
 
 
 def time_msg(stamp_ns: int, distro: str = "humble") -> Any:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from rig import hardware_limits as hw
 from rig.config import ConfigError, load_yaml, node_params
 from rig.conventions import ARM_NAMES, ARM_STATE_MIN_HZ, POSE_DIM
 from rig.params import get_bool, get_float, get_floats, get_int, get_mapping, get_str, reject_unknown
@@ -130,6 +131,11 @@ class FlexivArmConfig:
                     "enable_timeout_s", "home_timeout_s"):
             if not getattr(self, key) > 0.0:
                 raise ConfigError(f"{where}.{key}: {getattr(self, key)}, expected a value > 0")
+        for key, high in (("max_linear_vel", hw.RIZON4S_MAX_LINEAR_VEL),
+                          ("max_angular_vel", hw.RIZON4S_MAX_ANGULAR_VEL),
+                          ("max_linear_acc", hw.RIZON4S_MAX_LINEAR_ACC), ("max_angular_acc", hw.MAX_ANGULAR_ACC)):
+            if getattr(self, key) > high:  # rig/hardware_limits.py cites the Rizon 4S figures
+                raise ConfigError(f"{where}.{key}: {getattr(self, key)}, expected at most {high:.3g} (Rizon 4S limit)")
         if len(self.max_contact_wrench) != 6 or any(not v > 0.0 for v in self.max_contact_wrench):
             raise ConfigError(f"{where}.max_contact_wrench: {list(self.max_contact_wrench)}, expected 6 positive "
                               "values [fx, fy, fz, mx, my, mz] in N and Nm")

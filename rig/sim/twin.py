@@ -24,7 +24,8 @@ import mujoco
 import numpy as np
 from numpy.typing import NDArray
 
-from rig.conventions import ARM_NAMES, CAMERA_NAMES, POSE_DIM
+from rig.config import ConfigError
+from rig.conventions import ARM_NAMES, CAMERA_NAMES, POLICY_HZ, POSE_DIM
 from rig.rotations import UNIT_QUAT_TOL, matrix_to_pose, normalize_quat, pose_to_matrix, quat_norm_error
 from rig.schema import ArmState, CameraFrame, CameraIntrinsics, GripperState, Observation
 from rig.sim import names
@@ -38,6 +39,20 @@ from rig.sim.task_spec import TaskSpec
 
 CLOCKS = ("lockstep", "realtime")
 
+
+
+EXECUTOR_HZ = 100.0
+"""The chunk executor's command rate on the twin (config/policy.yaml `executor.command_hz`)."""
+
+
+def whole_steps(period: float, timestep: float, what: str, value: float) -> int:
+    """`period / timestep` when it is a whole number >= 1, else a ConfigError naming the setting."""
+    ratio = period / timestep
+    if round(ratio) < 1 or abs(ratio - round(ratio)) > 1e-6:
+        raise ConfigError(
+            f"sim config: physics.timestep = {timestep:.9g} s does not divide the period {period:.9g} s of {what} "
+            f"= {value:g} ({ratio:.4f} steps); use a timestep of 1/N of it (e.g. 1/600 s for 30, 100 and 300 Hz)")
+    return round(ratio)
 
 class _ArmHandles:
     """Indices of one arm's joints, actuators and sites in the compiled model."""
@@ -91,13 +106,7 @@ class Twin:
 
         self.timestep = float(self.model.opt.timestep)
         control_hz = self.cfg.number("physics.control_hz", positive=True)
-        decimation = 1.0 / (control_hz * self.timestep)
-        if abs(decimation - round(decimation)) > 1e-6 or round(decimation) < 1:
-            raise ValueError(
-                f"sim config: physics.control_hz = {control_hz} does not divide the physics rate "
-                f"{1.0 / self.timestep:g} Hz"
-            )
-        self.decimation = round(decimation)
+        self.decimation = whole_steps(1.0 / control_hz, self.timestep, "physics.control_hz", control_hz)
         self.control_dt = self.decimation * self.timestep
 
         self.handles = {arm: _ArmHandles(self.model, arm) for arm in ARM_NAMES}
@@ -128,6 +137,11 @@ class Twin:
 
         self._fy = {cam: self.cfg.number(f"cameras.{cam}.fy", positive=True) for cam in CAMERA_NAMES}
         self.camera_fps = self.cfg.number("cameras.fps", positive=True)
+        # Whole physics steps per camera frame, per control tick and per policy/executor period, so sim
+        # time, bag stamps and dataset time (frame k at k / fps) never drift apart.
+        self.steps_per_frame = whole_steps(1.0 / self.camera_fps, self.timestep, "cameras.fps", self.camera_fps)
+        for hz in (POLICY_HZ, EXECUTOR_HZ):
+            whole_steps(1.0 / hz, self.timestep, f"the {hz:g} Hz policy/executor period", hz)
         self.renderer = MultiViewRenderer(self.model, self.render_size)
 
         mujoco.mj_kinematics(self.model, self.data)
