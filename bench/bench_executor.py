@@ -221,6 +221,7 @@ def run_process(seconds: float, hz: float, rt_priority: int, cpu: int | None,
         lost = rt._rings["ticks"].lost
     late = np.array([r.late for r in records])
     compute = np.array([r.compute for r in records])
+    print(f"  inputs after the sends (chunks, stamps, requests): {pct([r.inputs for r in records])}")
     sent = sum(r.commands["left"] is not None for r in records)
     print(f"  ticks {len(records)} (lost to the ring {lost}), left commands sent {sent}")
     return late, compute, int(sum(r.overrun for r in records))

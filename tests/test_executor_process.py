@@ -57,6 +57,7 @@ def test_chunks_in_ticks_out_estop_and_reset() -> None:
         assert moving[-1].states["left"].tcp_pose[1] == pytest.approx(sent[-1][0][1], abs=1e-3)
         late = np.array([r.late for r in moving])
         assert np.all(late >= 0.0) and np.all([r.compute > 0.0 for r in moving])
+        assert max(r.inputs for r in moving) > 0.0  # the chunk was taken in after a tick's sends
         rt.estop("test")
         stopped = drain_for(rt, 0.2)
         assert stopped and all(r.estopped and r.commands["left"] is None for r in stopped[2:])

@@ -6,8 +6,9 @@ executor, and may run under SCHED_FIFO.
 with picklable factories, e.g. `IsolatedArmFactory` for one more process per arm SDK
 (rig.realtime.arm_process), builds `SafetyGuard` + `ChunkExecutor` from their configs, and then ticks
 with a `RateKeeper`:
-- inputs, read each tick without blocking: command chunks from a shared-memory ring (`submit`), watchdog
-  stamps from another (`feed`), and control requests (e-stop, reset, clear, diagnostics) from a pipe;
+- inputs, read after each tick's sends without blocking: command chunks from a shared-memory ring
+  (`submit`), watchdog stamps from another (`feed`), and control requests (e-stop, reset, clear,
+  diagnostics) from a pipe;
 - outputs: one record per tick into a shared-memory ring (`drain` decodes them into `TickRecord`s with
   the arm states, the guarded commands, the wake-up lateness and the tick's compute time).
 The child disables the cyclic garbage collector during the loop (`gc.freeze` after setup, a young-
@@ -45,7 +46,7 @@ log = logging.getLogger(__name__)
 
 _ARM_WIDTH = 3 + 4 * JOINTS_PER_ARM + POSE_DIM + 6 + 6 + 1 + POSE_DIM + 1
 """Per arm: valid, t, fault, q, dq, tau, tau_ext, tcp_pose, tcp_vel, ext_wrench, sent, pose, gripper."""
-_TICK_HEAD = 6  # scheduled, now, late, compute, overrun, estopped
+_TICK_HEAD = 7  # scheduled, now, late, compute, overrun, estopped, inputs (previous cycle)
 TICK_WIDTH = _TICK_HEAD + len(ARM_NAMES) * _ARM_WIDTH
 _FEED_WIDTH = 2  # source index, t
 
@@ -86,8 +87,11 @@ class TickRecord:
     now: float
     late: float
     compute: float
+    """Read the arms, sample the plans, guard and send: from wake-up to the last command out."""
     overrun: bool
     estopped: bool
+    inputs: float
+    """Time the previous cycle spent on control requests and new chunks / stamps, after its sends."""
     states: dict[str, ArmState]
     commands: dict[str, tuple[NDArray[np.float64], float] | None]
     """Per arm the (pose, gripper) the guard sent this tick, or None when it sent nothing."""
@@ -120,7 +124,7 @@ def _unpack_tick(name_order: tuple[str, ...], rec: NDArray[np.float64]) -> TickR
                                     ext_wrench=v[41:47])
         commands[name] = (a[-POSE_DIM - 1:-1].copy(), float(a[-1])) if a[-POSE_DIM - 2] else None
     return TickRecord(float(rec[0]), float(rec[1]), float(rec[2]), float(rec[3]), bool(rec[4]), bool(rec[5]),
-                      states, commands)
+                      float(rec[6]), states, commands)
 
 
 def _set_scheduling(rt_priority: int, cpu: int | None) -> str:
@@ -208,11 +212,12 @@ class _Child:
             except ValueError as exc:  # SchemaError: a bad chunk is refused, the plan stays
                 log.warning("executor process: chunk refused: %s", exc)
 
-    def publish(self, scheduled: float, now: float, result: TickResult, overrun: bool) -> None:
+    def publish(self, scheduled: float, now: float, result: TickResult, overrun: bool, done: float,
+                inputs: float) -> None:
         rec = self.rec
         rec[0], rec[1], rec[2] = scheduled, now, now - scheduled
-        rec[3] = time.monotonic() - now
-        rec[4], rec[5] = float(overrun), float(self.guard.estopped)
+        rec[3] = done - now
+        rec[4], rec[5], rec[6] = float(overrun), float(self.guard.estopped), inputs
         for k, name in enumerate(self.names):
             _pack_arm(rec[_TICK_HEAD + k * _ARM_WIDTH:_TICK_HEAD + (k + 1) * _ARM_WIDTH],
                       result.states.get(name), result.commands.get(name))
@@ -224,15 +229,20 @@ class _Child:
         gc.disable()
         last_gc = time.monotonic()
         overruns = 0
+        inputs = 0.0
         try:
             while self.running:
                 scheduled = self.rate.wait()
                 now = time.monotonic()
-                self.handle_control(now)
-                self.take_inputs(now)
-                result = self.executor.tick(now)
-                self.publish(scheduled, now, result, self.rate.stats.overruns != overruns)
+                result = self.executor.tick(now)  # the commands go out first ...
+                done = time.monotonic()
+                self.publish(scheduled, now, result, self.rate.stats.overruns != overruns, done, inputs)
                 overruns = self.rate.stats.overruns
+                # ... then requests and new chunks / stamps, in the slack before the next tick (a new
+                # chunk is spliced in by the next tick, as it would be if it had arrived a moment later).
+                self.handle_control(done)
+                self.take_inputs(done)
+                inputs = time.monotonic() - done
                 if now - last_gc > 1.0:
                     gc.collect(0)
                     last_gc = now
