@@ -46,6 +46,7 @@ def bench_flexiv(seconds: float, state_hz: float) -> None:
     cfg = FlexivArmConfig.from_dict("left", {
         "type": "flexiv", "serial": "Rizon4s-123456", "command_hz": 100.0, "state_hz": state_hz,
         "max_linear_vel": 0.25, "max_angular_vel": 1.0, "max_linear_acc": 1.0, "max_angular_acc": 3.0,
+        "max_contact_wrench": [20.0, 20.0, 20.0, 3.0, 3.0, 3.0],
         "home_plan": "",
     })
     with FlexivArm(cfg) as arm:

@@ -103,3 +103,11 @@ def reject_unknown(d: Mapping[str, Any], known: set[str], where: str) -> None:
     unknown = sorted(set(d) - known)
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {unknown}; expected some of {sorted(known)}")
+
+
+def get_bool(d: Mapping[str, Any], key: str, where: str, default: Any = _MISSING) -> bool:
+    """A YAML boolean (true/false); numbers and strings are refused."""
+    raw = _get(d, key, where, default)
+    if not isinstance(raw, bool):
+        raise ConfigError(f"{where}.{key}: {raw!r}, expected true or false")
+    return raw

@@ -50,7 +50,7 @@ def arm_dict(**over: object) -> dict:
         "max_linear_vel": 0.5,
         "max_angular_vel": 2.0,
         "max_linear_acc": 2.0,
-        "max_angular_acc": 5.0,
+        "max_angular_acc": 5.0, "max_contact_wrench": [20.0, 20.0, 20.0, 3.0, 3.0, 3.0],
         "home_plan": "PLAN-Home",
         "tool": {"name": "Robotiq2F85", "mass": 0.925, "com": [0.0, 0.0, 0.058],
                  "inertia": [2.2e-3, 2.2e-3, 1.0e-3, 0.0, 0.0, 0.0],
@@ -121,7 +121,8 @@ def test_startup_sequence_and_tool(sdk: ModuleType) -> None:
         calls = ctrl.calls
         expected = ["Robot", "ClearFault", "Enable", "SwitchMode:IDLE", "Tool.Add:Robotiq2F85",
                     "Tool.Switch:Robotiq2F85", "SwitchMode:NRT_PLAN_EXECUTION", "ExecutePlan:PLAN-Home",
-                    "SwitchMode:NRT_CARTESIAN_MOTION_FORCE"]
+                    "SwitchMode:NRT_PRIMITIVE_EXECUTION", "ExecutePrimitive:ZeroFTSensor",
+                    "SwitchMode:NRT_CARTESIAN_MOTION_FORCE", "SetForceControlAxis", "SetMaxContactWrench"]
         assert calls[: len(expected)] == expected
         assert ctrl.active_tool == "Robotiq2F85"
         tool = ctrl.tools["Robotiq2F85"]
@@ -130,6 +131,11 @@ def test_startup_sequence_and_tool(sdk: ModuleType) -> None:
         assert ctrl.mode == sdk.Mode.NRT_CARTESIAN_MOTION_FORCE
         state = arm.read_state()
         np.testing.assert_allclose(state.tcp_pose[:3], ctrl.HOME_POSE[:3], atol=1e-9)
+        # Contact safety from rig.yaml, pure motion stated explicitly, FT sensor zeroed with the arm still.
+        assert ctrl.max_contact_wrench == [20.0, 20.0, 20.0, 3.0, 3.0, 3.0]
+        assert ctrl.force_axes == [False] * 6
+        np.testing.assert_allclose(state.ext_wrench, 0.0, atol=1e-9)
+        assert not state.fault
     # Second connect: the tool exists already and is updated, not added twice.
     with make_arm():
         assert "Tool.Update:Robotiq2F85" in ctrl.calls
@@ -150,14 +156,18 @@ def test_streaming_moves_the_tcp(sdk: ModuleType) -> None:
         start = arm.read_state().tcp_pose.copy()
         target = start.copy()
         target[1] += 0.05
-        sent = stream(arm, target, 0.4)  # 0.05 m at 0.5 m/s takes 0.1 s
+        with pytest.raises(DeviceError, match="first target is 0.050 m"):
+            arm.send_pose(target)  # the stream must start at the measured pose, not jump at max speed
+        sent = stream(arm, start, 0.02)
+        sent += stream(arm, target, 0.4)  # 0.05 m at 0.5 m/s takes 0.1 s
         time.sleep(0.02)
         state = arm.read_state()
         ctrl = sdk.controller(SERIAL)
         np.testing.assert_allclose(state.tcp_pose[:3], target[:3], atol=1e-6)
         assert float(angle_between(state.tcp_pose[3:], target[3:])) < 1e-6
-        assert len(ctrl.nrt_command_times) == sent == arm.stats().extra["commands"]
-        times = np.asarray(ctrl.nrt_command_times)
+        # +1: the driver holds the measured pose when streaming starts
+        assert len(ctrl.nrt_command_times) == sent + 1 == arm.stats().extra["commands"] + 1
+        times = np.asarray(ctrl.nrt_command_times[1:])
         assert (times[-1] - times[0]) / (len(times) - 1) >= 0.0099  # never faster than 100 Hz on average
         assert ctrl.limits == (0.5, 2.0, 2.0, 5.0)
 
@@ -167,6 +177,7 @@ def test_rotation_is_sent_in_flexiv_order(sdk: ModuleType) -> None:
         start = arm.read_state().tcp_pose
         target = start.copy()
         target[3:] = normalize_quat([0.0, 0.7071068, 0.0, 0.7071068])  # 90 deg about y
+        stream(arm, start, 0.05)
         arm.send_pose(target)
         ctrl = sdk.controller(SERIAL)
         assert ctrl.target[3:] == pytest.approx([0.7071068, 0.0, 0.7071068, 0.0], abs=1e-6)
@@ -216,10 +227,11 @@ def test_fault_mid_stream_requires_recover(sdk: ModuleType) -> None:
         ctrl.faulted = True
         arm.recover()
         assert not arm.in_fault()
-        assert ctrl.calls[-3:] == ["ClearFault", "Enable", "SwitchMode:NRT_CARTESIAN_MOTION_FORCE"]
+        assert ctrl.calls[-5:] == ["ClearFault", "Enable", "SwitchMode:NRT_CARTESIAN_MOTION_FORCE",
+                                   "SetForceControlAxis", "SetMaxContactWrench"]
         time.sleep(0.02)
         arm.send_pose(pose)
-        assert len(ctrl.nrt_command_times) == sent_before + 1
+        assert len(ctrl.nrt_command_times) == sent_before + 2  # the hold at the stream's start, then ours
         time.sleep(0.02)
         assert not arm.read_state().fault
 
@@ -241,6 +253,8 @@ def test_stop_then_recover_and_clean_disconnect(sdk: ModuleType) -> None:
     pose = arm.read_state().tcp_pose.copy()
     target = pose.copy()
     target[0] += 0.2
+    arm.send_pose(pose)
+    time.sleep(0.02)
     arm.send_pose(target)
     time.sleep(0.05)
     arm.stop()
@@ -252,7 +266,7 @@ def test_stop_then_recover_and_clean_disconnect(sdk: ModuleType) -> None:
         arm.send_pose(target)
     arm.recover()
     time.sleep(0.02)
-    arm.send_pose(target)
+    arm.send_pose(arm.read_state().tcp_pose)
     arm.disconnect()
     assert ctrl.calls[-1] == "Stop" and not arm.is_connected
     arm.disconnect()  # second call is harmless

@@ -32,7 +32,8 @@ def sdk(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
 
 def arm_dict(**over: object) -> dict:
     d = {"type": "flexiv", "serial": SERIAL, "max_linear_vel": 0.5, "max_angular_vel": 2.0,
-         "max_linear_acc": 2.0, "max_angular_acc": 5.0, "home_plan": ""}
+         "max_linear_acc": 2.0, "max_angular_acc": 5.0, "max_contact_wrench": [20.0, 20.0, 20.0, 3.0, 3.0, 3.0],
+         "home_plan": ""}
     d.update(over)
     return d
 

@@ -1,6 +1,9 @@
 """Pose helpers built on scipy Rotation."""
 
 import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
 from rig.rotations import (
@@ -49,3 +52,24 @@ def test_interpolation_is_linear_and_slerp():
 def test_normalize_canonical_sign():
     q = normalize_quat([0.0, 0.0, 0.0, -2.0])
     np.testing.assert_allclose(q, [0, 0, 0, 1.0])
+
+
+_quat = st.lists(st.floats(-1.0, 1.0, allow_nan=False), min_size=4, max_size=4).filter(
+    lambda q: float(np.linalg.norm(q)) > 1e-3)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_quat, _quat, st.floats(0.0, 1.0), st.lists(st.floats(-4.0, 4.0), min_size=3, max_size=3))
+def test_single_quaternion_fast_paths_equal_the_batched_ones(a, b, alpha, rotvec):
+    """The scalar `math` path for one quaternion gives the batched numpy path's values."""
+    from rig.rotations import quat_multiply, quat_to_rotvec, rotvec_to_quat, slerp_quats
+
+    qa, qb, v = np.array(a), np.array(b), np.array(rotvec)
+    np.testing.assert_allclose(normalize_quat(qa), normalize_quat(qa[None])[0], atol=1e-12)
+    np.testing.assert_allclose(quat_multiply(qa, qb), quat_multiply(qa[None], qb[None])[0], atol=1e-12)
+    na, nb = normalize_quat(qa), normalize_quat(qb)
+    np.testing.assert_allclose(quat_to_rotvec(na), quat_to_rotvec(na[None])[0], atol=1e-9)
+    np.testing.assert_allclose(rotvec_to_quat(v), rotvec_to_quat(v[None])[0], atol=1e-12)
+    assert float(angle_between(qa, qb)) == pytest.approx(float(angle_between(qa[None], qb[None])[0]), abs=1e-6)
+    np.testing.assert_allclose(slerp_quats(na, nb, alpha), slerp_quats(na[None], nb[None], np.array([alpha]))[0],
+                               atol=1e-9)

@@ -14,6 +14,7 @@ from rig.drivers.base import Arm, Gripper
 from rig.executor import ExecutorConfig
 from rig.factory import build_rig
 from rig.params import get_float, get_mapping
+from rig.realtime.arm_process import isolate_flexiv_arms
 from rig.safety import GuardConfig
 
 from .bridges import ArmBridge
@@ -79,6 +80,8 @@ class ArmsNode(A2WorldNode):
         super().__init__("arms", parameter_overrides)
         if arms is None:
             rig = build_rig(rig_sections(self.param("rig_config", "rig.yaml"), ("arms", "grippers")), rig="real")
+            if bool(self.param("isolate_arms", True)):  # each arm's SDK in its own process (docs/drivers_arms.md)
+                rig.arms = isolate_flexiv_arms(rig.arms, rig.grippers)
             rig.connect()
             self.on_close(rig.disconnect)
             arms, grippers = rig.arms, rig.grippers

@@ -1,201 +1,81 @@
 """Flexiv Rizon arm driver over the Flexiv RDK Python API v1.x (`flexivrdk`, PascalCase, serial based).
 
-Implements `rig.drivers.base.Arm`:
-- connect: `Robot(serial)`; clear a pending fault; `Enable()`; wait for `operational()`; register and
-  switch the tool (IDLE mode); optional home plan (NRT_PLAN_EXECUTION, wait while `busy()`); then
-  NRT_CARTESIAN_MOTION_FORCE for streaming.
-- a background thread reads `states()` at `state_hz` (>= 100 Hz) into an `ArmState` stamped with host
-  monotonic time minus `state_latency_s`; the measured rate is in `stats().rate_hz`.
+Implements `rig.drivers.base.Arm` (settings: `rig.drivers.flexiv_config`):
+- connect: `Robot(serial)` (blocks up to ~3.3 s, holding the GIL, when the robot is not there: run each
+  arm in its own process with `rig.realtime.arm_process.IsolatedArm` so this never stalls the other);
+  wait for the first complete state packet (the SDK's states are zero-initialised until then); clear a
+  pending fault; `Enable()`; wait for `operational()`; register and switch the tool (IDLE); optional
+  home plan (NRT_PLAN_EXECUTION, wait while `busy()`); zero the force-torque sensor (below); then
+  NRT_CARTESIAN_MOTION_FORCE with `SetForceControlAxis([False] * 6)` (pure motion, stated explicitly)
+  and `SetMaxContactWrench(max_contact_wrench)` from rig.yaml, set again after every mode switch.
+- FT zeroing: the `ZeroFTSensor` primitive (NRT_PRIMITIVE_EXECUTION, wait for
+  `primitive_states()["terminated"]`), as the RDK examples do before using the wrench. The driver first
+  waits for `stopped()`; the arm must touch nothing while it runs (docs/drivers_arms.md). Without it the
+  published external wrench carries the sensor's offset.
+- a background thread reads `states()` at `state_hz`. Each sample is stamped with the host time at
+  which its robot timestamp was first seen (minus `state_latency_s`), so a state that stops updating
+  ages instead of being re-stamped as fresh. `connected()` turning False, or the robot timestamp not
+  advancing for `state_timeout_s`, latches a fault ("connection lost"): streaming stops and the
+  published state carries `fault=True` until `recover()`.
 - `send_pose` forwards one target to `SendCartesianMotionForce` with the configured velocity and
-  acceleration limits (pure motion, zero wrench). Commands faster than `command_hz` (<= 100 Hz) are
-  refused with `CommandRateError`; nothing is sent while the robot is faulted, and after a fault or a
-  `stop()` nothing is sent until `recover()`.
+  acceleration limits (pure motion, zero wrench). The first target after (re)starting streaming must lie
+  within `first_target_tolerance_m` / `_rad` of the measured TCP pose (the stream is anchored at the
+  current pose; the driver holds that pose when streaming starts). Commands faster than `command_hz`
+  (<= 100 Hz) are refused with `CommandRateError`. Any exception the SDK raises on a send (`TypeError`
+  for a malformed vector, `ValueError`, `RuntimeError`) latches the fault; after a fault or a `stop()`
+  nothing is sent until `recover()`.
 
-This module is the only place that converts between the stack's scalar-last quaternion order
-`[x, y, z, qx, qy, qz, qw]` and Flexiv's `[x, y, z, qw, qx, qy, qz]` (`pose_to_flexiv`,
-`pose_from_flexiv`). The SDK is imported lazily inside `connect()`.
+Pose order: `pose_to_flexiv` / `pose_from_flexiv` (rig.drivers.flexiv_config). The SDK is imported
+lazily inside `connect()`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
 
-from rig import hardware_limits as hw
-from rig.config import ConfigError, load_yaml, node_params
-from rig.conventions import ARM_NAMES, ARM_STATE_MIN_HZ, JOINTS_PER_ARM, POSE_DIM
+from rig.config import ConfigError
+from rig.conventions import JOINTS_PER_ARM, POSE_DIM
 from rig.drivers.base import Arm, DeviceError, DeviceStats
-from rig.params import get_float, get_floats, get_int, get_mapping, get_str, reject_unknown
-from rig.rotations import UNIT_QUAT_TOL, normalize_quat, quat_norm_error
+from rig.drivers.flexiv_config import (
+    FLEXIV_MAX_COMMAND_HZ,
+    FlexivArmConfig,
+    FlexivToolConfig,
+    pose_from_flexiv,
+    pose_to_flexiv,
+)
+from rig.rotations import UNIT_QUAT_TOL, angle_between, quat_norm_error
 from rig.schema import ArmState
+
+__all__ = [
+    "FLEXIV_MAX_COMMAND_HZ",
+    "SDK_ERRORS",
+    "CommandRateError",
+    "FlexivArm",
+    "FlexivArmConfig",
+    "FlexivToolConfig",
+    "pose_from_flexiv",
+    "pose_to_flexiv",
+]
 
 log = logging.getLogger(__name__)
 
-FLEXIV_MAX_COMMAND_HZ = 100.0
-"""Upper bound of the NRT command rate the Python examples of RDK v1.x accept (1-100 Hz)."""
-
-_ARM_KEYS = {
-    "type", "serial", "command_hz", "state_hz", "state_latency_s", "max_linear_vel", "max_angular_vel",
-    "max_linear_acc", "max_angular_acc", "home_plan", "tool", "enable_timeout_s", "home_timeout_s",
-    "clear_fault_timeout_s", "command_jitter_tolerance",
-}
-_TOOL_KEYS = {"name", "mass", "com", "inertia", "tcp"}
+SDK_ERRORS = (RuntimeError, ValueError, TypeError)
+"""What flexivrdk 1.9 raises: RuntimeError (std::runtime_error / logic_error), ValueError
+(std::invalid_argument), TypeError (pybind argument conversion, e.g. a vector of the wrong length)."""
 
 
 class CommandRateError(DeviceError):
     """A command arrived earlier than the configured command rate allows; it was not sent."""
-
-
-# ------------------------------------------------------------------------------------------------
-# Pose order conversion (the only place in the stack)
-
-
-def pose_to_flexiv(pose: ArrayLike) -> list[float]:
-    """[x, y, z, qx, qy, qz, qw] -> Flexiv [x, y, z, qw, qx, qy, qz] (unit quaternion, qw >= 0)."""
-    p = np.asarray(pose, dtype=np.float64)
-    q = normalize_quat(p[3:7])
-    return [float(p[0]), float(p[1]), float(p[2]), float(q[3]), float(q[0]), float(q[1]), float(q[2])]
-
-
-def pose_from_flexiv(flexiv_pose: ArrayLike) -> NDArray[np.float64]:
-    """Flexiv [x, y, z, qw, qx, qy, qz] -> [x, y, z, qx, qy, qz, qw] (unit quaternion, qw >= 0)."""
-    f = np.asarray(flexiv_pose, dtype=np.float64)
-    quat = normalize_quat(np.array([f[4], f[5], f[6], f[3]]))
-    return np.concatenate([f[:3], quat])
-
-
-# ------------------------------------------------------------------------------------------------
-# Configuration
-
-
-@dataclass(frozen=True)
-class FlexivToolConfig:
-    """Tool mounted on the flange: mass kg, CoM m (flange frame), inertia [Ixx, Iyy, Izz, Ixy, Ixz,
-    Iyz] kg m^2 at the CoM, TCP pose in the flange frame [x, y, z, qx, qy, qz, qw].
-    """
-
-    name: str
-    mass: float
-    com: tuple[float, float, float]
-    inertia: tuple[float, ...] = (0.0,) * 6
-    tcp: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any], where: str) -> FlexivToolConfig:
-        reject_unknown(d, _TOOL_KEYS, where)
-        tcp = get_floats(d, "tcp", where, POSE_DIM, default=[0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0])
-        if float(quat_norm_error(tcp[3:7])) > UNIT_QUAT_TOL:
-            raise ConfigError(f"{where}.tcp: quaternion {tcp[3:7]} is not unit length (qx, qy, qz, qw)")
-        name = get_str(d, "name", where)
-        if not name or name == "Flange":
-            raise ConfigError(f"{where}.name: {name!r}, expected a tool name other than '' and 'Flange'")
-        return cls(
-            name=name,
-            mass=get_float(d, "mass", where, low=0.0, high=10.0),
-            com=get_floats(d, "com", where, 3),  # type: ignore[arg-type]
-            inertia=get_floats(d, "inertia", where, 6, default=[0.0] * 6),
-            tcp=tcp,
-        )
-
-
-@dataclass(frozen=True)
-class FlexivArmConfig:
-    """Settings of one Flexiv arm, read from the `arms:` section of config/rig.yaml."""
-
-    name: str
-    serial: str
-    command_hz: float = 100.0
-    state_hz: float = 200.0
-    state_latency_s: float = 0.001
-    max_linear_vel: float = 0.25
-    max_angular_vel: float = 1.0
-    max_linear_acc: float = 1.0
-    max_angular_acc: float = 3.0
-    home_plan: str = ""
-    tool: FlexivToolConfig | None = None
-    enable_timeout_s: float = 10.0
-    home_timeout_s: float = 60.0
-    clear_fault_timeout_s: int = 30
-    command_jitter_tolerance: float = 1.0
-    where: str = field(default="", compare=False)
-
-    def __post_init__(self) -> None:
-        where = self.where or f"arms.{self.name}"
-        if self.name not in ARM_NAMES:
-            raise ConfigError(f"{where}: arm name {self.name!r}, expected one of {list(ARM_NAMES)}")
-        if not 0.0 < self.command_hz <= FLEXIV_MAX_COMMAND_HZ:
-            raise ConfigError(
-                f"{where}.command_hz: {self.command_hz}, expected (0, {FLEXIV_MAX_COMMAND_HZ}] Hz "
-                "(flexivrdk NRT commands are accepted at 1-100 Hz)"
-            )
-        if self.state_hz < ARM_STATE_MIN_HZ:
-            raise ConfigError(f"{where}.state_hz: {self.state_hz}, expected >= {ARM_STATE_MIN_HZ} Hz")
-        for key in ("max_linear_vel", "max_angular_vel", "max_linear_acc", "max_angular_acc",
-                    "enable_timeout_s", "home_timeout_s"):
-            if not getattr(self, key) > 0.0:
-                raise ConfigError(f"{where}.{key}: {getattr(self, key)}, expected a value > 0")
-        for key, high in (("max_linear_vel", hw.RIZON4S_MAX_LINEAR_VEL),
-                          ("max_angular_vel", hw.RIZON4S_MAX_ANGULAR_VEL),
-                          ("max_linear_acc", hw.RIZON4S_MAX_LINEAR_ACC), ("max_angular_acc", hw.MAX_ANGULAR_ACC)):
-            if getattr(self, key) > high:  # rig/hardware_limits.py cites the Rizon 4S figures
-                raise ConfigError(f"{where}.{key}: {getattr(self, key)}, expected at most {high:.3g} (Rizon 4S limit)")
-        if not 0.0 <= self.command_jitter_tolerance <= 2.0:
-            raise ConfigError(f"{where}.command_jitter_tolerance: {self.command_jitter_tolerance}, "
-                              "expected a number of command periods in [0, 2]")
-
-    @classmethod
-    def from_dict(cls, name: str, d: Mapping[str, Any], where: str | None = None) -> FlexivArmConfig:
-        """Build from one arm's mapping (`arms: ros__parameters: <name>:`); errors name the field."""
-        where = where or f"config/rig.yaml arms.{name}"
-        if not isinstance(d, Mapping):
-            raise ConfigError(f"{where}: {d!r}, expected a mapping")
-        reject_unknown(d, _ARM_KEYS, where)
-        kind = get_str(d, "type", where, default="flexiv")
-        if kind != "flexiv":
-            raise ConfigError(f"{where}.type: {kind!r}, expected 'flexiv' for FlexivArm")
-        tool_d = d.get("tool")
-        tool = None if tool_d is None else FlexivToolConfig.from_dict(
-            get_mapping(d, "tool", where), f"{where}.tool")
-        return cls(
-            name=name,
-            serial=get_str(d, "serial", where),
-            command_hz=get_float(d, "command_hz", where, default=100.0, positive=True),
-            state_hz=get_float(d, "state_hz", where, default=200.0, positive=True),
-            state_latency_s=get_float(d, "state_latency_s", where, default=0.001, low=0.0, high=1.0),
-            max_linear_vel=get_float(d, "max_linear_vel", where, positive=True),
-            max_angular_vel=get_float(d, "max_angular_vel", where, positive=True),
-            max_linear_acc=get_float(d, "max_linear_acc", where, positive=True),
-            max_angular_acc=get_float(d, "max_angular_acc", where, positive=True),
-            home_plan=get_str(d, "home_plan", where, default=""),
-            tool=tool,
-            enable_timeout_s=get_float(d, "enable_timeout_s", where, default=10.0, positive=True),
-            home_timeout_s=get_float(d, "home_timeout_s", where, default=60.0, positive=True),
-            clear_fault_timeout_s=get_int(d, "clear_fault_timeout_s", where, default=30, low=1, high=300),
-            command_jitter_tolerance=get_float(d, "command_jitter_tolerance", where, default=1.0),
-            where=where,
-        )
-
-    @classmethod
-    def from_rig_yaml(cls, name: str, path: str = "rig") -> FlexivArmConfig:
-        """Read arm `name` from the `arms:` section of a rig YAML (default config/rig.yaml)."""
-        arms = node_params(load_yaml(path), "arms")
-        if name not in arms:
-            raise ConfigError(f"{path}: arms.{name} not found (present: {sorted(arms)})")
-        return cls.from_dict(name, arms[name], where=f"{path} arms.{name}")
-
-
-# ------------------------------------------------------------------------------------------------
-# Driver
 
 
 def _import_sdk() -> ModuleType:
@@ -204,7 +84,7 @@ def _import_sdk() -> ModuleType:
     except ImportError as exc:
         raise DeviceError(
             "flexivrdk is not installed: install the Flexiv RDK v1.x Python package with "
-            "`pip install -e '.[flexiv]'` (pulls flexivrdk<2.0; needs numpy and spdlog)"
+            "`pip install -e '.[flexiv]'` (pulls flexivrdk<2.0, CPython 3.10 or 3.12 only)"
         ) from exc
 
 
@@ -228,6 +108,12 @@ class _RateMeter:
         return (len(self.times) - 1) / (self.times[-1] - self.times[0])
 
 
+def _complete(s: Any) -> bool:
+    """A state packet has arrived: joint vectors filled, a unit TCP quaternion, a robot timestamp."""
+    return (len(s.q) >= JOINTS_PER_ARM and tuple(s.timestamp) != (0, 0)
+            and abs(float(np.linalg.norm(np.asarray(s.tcp_pose[3:7], dtype=np.float64))) - 1.0) < 1e-3)
+
+
 class FlexivArm(Arm):
     """One Flexiv Rizon arm streamed with NRT Cartesian targets; see the module docstring."""
 
@@ -247,8 +133,12 @@ class FlexivArm(Arm):
         self._errors = 0
         self._refused = 0
         self._fault_latched = False
+        self.fault_reason = ""
         self._streaming = False
+        self._anchored = False  # the first target after (re)starting streaming was checked
         self._tat: float | None = None  # rate limiter: earliest conforming time of the next command
+        self._robot_stamp: tuple[int, int] = (0, 0)
+        self._stamp_seen_at = 0.0  # host time at which the robot timestamp last advanced
         self._thread: threading.Thread | None = None
         self._stop_event = threading.Event()
 
@@ -278,7 +168,7 @@ class FlexivArm(Arm):
         cfg = self.config
         try:
             robot = sdk.Robot(cfg.serial)
-        except (RuntimeError, ValueError) as exc:
+        except SDK_ERRORS as exc:
             raise DeviceError(f"arm {self.name}: cannot connect to Flexiv robot {cfg.serial!r}: {exc}") from exc
         self._sdk, self._robot = sdk, robot
         try:
@@ -287,7 +177,6 @@ class FlexivArm(Arm):
             self._robot = None
             raise
         self._stop_event.clear()
-        self._poll_once()
         self._thread = threading.Thread(target=self._state_loop, name=f"flexiv-state-{self.name}", daemon=True)
         self._thread.start()
         log.info("arm %s: connected to %s, streaming at up to %.0f Hz", self.name, cfg.serial, cfg.command_hz)
@@ -296,6 +185,8 @@ class FlexivArm(Arm):
         robot, sdk, cfg = self._robot, self._sdk, self.config
         assert sdk is not None
         try:
+            self._wait(lambda: _complete(robot.states()), cfg.first_state_timeout_s, "the first state packet",
+                       check_fault=False)
             if robot.fault():
                 log.warning("arm %s: fault present at connect, clearing", self.name)
                 if not robot.ClearFault(cfg.clear_fault_timeout_s):
@@ -308,23 +199,54 @@ class FlexivArm(Arm):
                 robot.SwitchMode(sdk.Mode.NRT_PLAN_EXECUTION)
                 robot.ExecutePlan(cfg.home_plan)
                 self._wait(lambda: not robot.busy(), cfg.home_timeout_s, f"home plan {cfg.home_plan!r}")
-            robot.SwitchMode(sdk.Mode.NRT_CARTESIAN_MOTION_FORCE)
-        except (RuntimeError, ValueError) as exc:
+            if cfg.zero_ft_sensor:
+                self._zero_ft_sensor()
+            self._enter_streaming()
+        except SDK_ERRORS as exc:
             if isinstance(exc, DeviceError):
                 raise
             raise DeviceError(f"arm {self.name}: startup of {cfg.serial} failed: {exc}") from exc
-        self._streaming = True
-        self._tat = None
+        self._poll_once()
+
+    def _enter_streaming(self) -> None:
+        """NRT Cartesian motion-force, pure motion, contact limits; hold the measured TCP pose."""
+        robot, sdk, cfg = self._robot, self._sdk, self.config
+        assert sdk is not None
+        robot.SwitchMode(sdk.Mode.NRT_CARTESIAN_MOTION_FORCE)
+        robot.SetForceControlAxis([False] * 6)
+        robot.SetMaxContactWrench(list(cfg.max_contact_wrench))
+        robot.SendCartesianMotionForce(list(robot.states().tcp_pose), [0.0] * 6, [0.0] * 6,
+                                       cfg.max_linear_vel, cfg.max_angular_vel, cfg.max_linear_acc,
+                                       cfg.max_angular_acc)
+        with self._lock:
+            self._streaming = True
+            self._anchored = False
+            self._tat = None  # the hold above is not charged to the caller's command rate
+
+    def _zero_ft_sensor(self) -> None:
+        robot, sdk, cfg = self._robot, self._sdk, self.config
+        assert sdk is not None
+        self._wait(robot.stopped, cfg.zero_ft_timeout_s, "the arm to stand still before FT zeroing")
+        robot.SwitchMode(sdk.Mode.NRT_PRIMITIVE_EXECUTION)
+        log.warning("arm %s: zeroing the force-torque sensor; nothing may touch the arm", self.name)
+        robot.ExecutePrimitive("ZeroFTSensor", {})
+        self._wait(lambda: bool(robot.primitive_states().get("terminated", 0)), cfg.zero_ft_timeout_s,
+                   "ZeroFTSensor to terminate")
+        log.info("arm %s: FT sensor zeroed, ext wrench now %s", self.name,
+                 [round(v, 3) for v in robot.states().ext_wrench_in_world])
 
     def _enable_and_wait(self) -> None:
         self._robot.Enable()
         self._wait(self._robot.operational, self.config.enable_timeout_s, "operational after Enable()")
 
-    def _wait(self, done: Any, timeout_s: float, what: str) -> None:
+    def _wait(self, done: Any, timeout_s: float, what: str, check_fault: bool = True) -> None:
         deadline = time.monotonic() + timeout_s
         while not done():
-            if self._robot.fault():
+            if check_fault and self._robot.fault():
                 raise DeviceError(f"arm {self.name}: fault while waiting for {what}")
+            if not self._robot.connected():
+                raise DeviceError(f"arm {self.name}: connection to {self.config.serial} lost while waiting "
+                                  f"for {what}")
             if time.monotonic() > deadline:
                 status = getattr(self._robot, "operational_status", lambda: "unknown")()
                 raise DeviceError(f"arm {self.name}: timeout after {timeout_s} s waiting for {what} "
@@ -358,9 +280,9 @@ class FlexivArm(Arm):
         if robot is None:
             return
         try:
-            if not robot.fault():
+            if robot.connected() and not robot.fault():
                 robot.Stop()
-        except RuntimeError as exc:
+        except SDK_ERRORS as exc:
             log.warning("arm %s: Stop() at disconnect failed: %s", self.name, exc)
         # flexivrdk v1.x closes the connection when the Robot object is released.
         del robot
@@ -387,11 +309,28 @@ class FlexivArm(Arm):
         robot = self._robot
         if robot is None:
             return
+        linked = bool(robot.connected())
         s = robot.states()
         faulted = bool(robot.fault())
         now = time.monotonic()
-        if faulted and not self._fault_latched:
+        stamp = tuple(s.timestamp)
+        if not linked:
+            self._latch_fault(f"connection lost: connected() is False for {self.config.serial}")
+        elif faulted:
             self._latch_fault("reported by the controller")
+        fresh = stamp != self._robot_stamp and _complete(s)
+        if fresh:
+            self._robot_stamp, self._stamp_seen_at = stamp, now  # type: ignore[assignment]
+        elif self._stamp_seen_at and now - self._stamp_seen_at > self.config.state_timeout_s:
+            self._latch_fault(f"connection lost: robot timestamp {stamp} has not advanced for "
+                              f"{now - self._stamp_seen_at:.3f} s (state_timeout_s {self.config.state_timeout_s})")
+        with self._lock:
+            previous = self._state
+        if not fresh:
+            if previous is not None and previous.fault != self._fault_latched:
+                with self._lock:  # same (aging) sample, fault flag updated
+                    self._state = dataclasses.replace(previous, fault=self._fault_latched)
+            return
         n = JOINTS_PER_ARM  # external axes, if any, come first in the joint vectors
         state = ArmState(
             arm=self.name,
@@ -432,6 +371,7 @@ class FlexivArm(Arm):
             if self._fault_latched:
                 return
             self._fault_latched = True
+            self.fault_reason = why
             self._streaming = False
             self._errors += 1
         log.error("arm %s: FAULT (%s); streaming stopped, call recover() after checking the robot",
@@ -440,29 +380,36 @@ class FlexivArm(Arm):
     def in_fault(self) -> bool:
         if self._fault_latched:
             return True
-        if self._robot is not None and self._robot.fault():
-            self._latch_fault("reported by the controller")
-            return True
-        return False
+        robot = self._robot
+        if robot is not None:
+            if not robot.connected():
+                self._latch_fault(f"connection lost: connected() is False for {self.config.serial}")
+            elif robot.fault():
+                self._latch_fault("reported by the controller")
+        return self._fault_latched
 
     def recover(self) -> None:
         """Operator action: ClearFault, Enable, wait operational, back to NRT Cartesian streaming."""
         robot, sdk, cfg = self._robot, self._sdk, self.config
         if robot is None or sdk is None:
             raise DeviceError(f"arm {self.name}: not connected")
+        if not robot.connected():
+            raise DeviceError(f"arm {self.name}: no connection to {cfg.serial}; check the cable and "
+                              "reconnect (disconnect() then connect())")
+        if self._stamp_seen_at and time.monotonic() - self._stamp_seen_at > cfg.state_timeout_s:
+            raise DeviceError(f"arm {self.name}: the state stream of {cfg.serial} is still stalled")
         try:
             if robot.fault() and not robot.ClearFault(cfg.clear_fault_timeout_s):
                 raise DeviceError(f"arm {self.name}: ClearFault() failed on {cfg.serial}; the fault stays")
             self._enable_and_wait()
-            robot.SwitchMode(sdk.Mode.NRT_CARTESIAN_MOTION_FORCE)
+            self._enter_streaming()
         except DeviceError:
             raise
-        except RuntimeError as exc:
+        except SDK_ERRORS as exc:
             raise DeviceError(f"arm {self.name}: recovery failed: {exc}") from exc
         with self._lock:
             self._fault_latched = False
-            self._streaming = True
-            self._tat = None
+            self.fault_reason = ""
         log.info("arm %s: recovered, streaming enabled", self.name)
 
     def stop(self) -> None:
@@ -473,7 +420,7 @@ class FlexivArm(Arm):
             return
         try:
             self._robot.Stop()
-        except RuntimeError as exc:
+        except SDK_ERRORS as exc:
             raise DeviceError(f"arm {self.name}: Stop() failed: {exc}") from exc
 
     # -- commands ----------------------------------------------------------------------------------
@@ -492,7 +439,27 @@ class FlexivArm(Arm):
             )
         self._tat = max(self._tat if self._tat is not None else now, now) + period
 
-    def send_pose(self, pose: NDArray[np.float64]) -> None:
+    def _check_anchor(self, p: NDArray[np.float64]) -> None:
+        """The first target of a stream must start at the measured TCP pose (no jump at max speed)."""
+        cfg = self.config
+        current = self.read_state().tcp_pose
+        offset = float(np.linalg.norm(p[:3] - current[:3]))
+        angle = float(angle_between(p[3:7], current[3:7]))
+        if offset > cfg.first_target_tolerance_m or angle > cfg.first_target_tolerance_rad:
+            raise DeviceError(
+                f"arm {self.name}: first target is {offset:.3f} m / {angle:.3f} rad from the measured TCP "
+                f"pose (first_target_tolerance_m {cfg.first_target_tolerance_m}, _rad "
+                f"{cfg.first_target_tolerance_rad}); start the stream at the current pose; not sent"
+            )
+        self._anchored = True
+
+    accepts_command_time = True
+    """`send_pose(pose, t=...)`: rate admission on the caller's clock (see `send_pose`)."""
+
+    def send_pose(self, pose: NDArray[np.float64], t: float | None = None) -> None:
+        """Send one target. `t`: when the caller issued it (`time.monotonic()`); the rate check uses it,
+        so that an arm process (rig.realtime.arm_process) passing on the executor's command times does
+        not count its own transport jitter as a rate violation. Default: now."""
         p = np.asarray(pose, dtype=np.float64)
         if p.shape != (POSE_DIM,) or not np.all(np.isfinite(p)):
             raise ValueError(f"arm {self.name}: pose {p.tolist()} must be 7 finite values [x, y, z, qx, qy, qz, qw]")
@@ -502,10 +469,13 @@ class FlexivArm(Arm):
         if robot is None:
             raise DeviceError(f"arm {self.name}: not connected")
         if self.in_fault():
-            raise DeviceError(f"arm {self.name}: in fault; not sending. Call recover() after checking the robot")
+            raise DeviceError(f"arm {self.name}: in fault ({self.fault_reason}); not sending. Call recover() "
+                              "after checking the robot")
         if not self._streaming:
             raise DeviceError(f"arm {self.name}: stopped; call recover() to resume streaming")
-        now = time.monotonic()
+        if not self._anchored:
+            self._check_anchor(p)
+        now = time.monotonic() if t is None else min(float(t), time.monotonic())
         with self._lock:
             self._admit(now)
         cfg = self.config
@@ -514,10 +484,8 @@ class FlexivArm(Arm):
                 pose_to_flexiv(p), [0.0] * 6, [0.0] * 6,
                 cfg.max_linear_vel, cfg.max_angular_vel, cfg.max_linear_acc, cfg.max_angular_acc,
             )
-        except (RuntimeError, ValueError) as exc:
-            self._errors += 1
-            if robot.fault():
-                self._latch_fault(f"command refused: {exc}")
+        except SDK_ERRORS as exc:
+            self._latch_fault(f"SendCartesianMotionForce raised {type(exc).__name__}: {exc}")
             raise DeviceError(f"arm {self.name}: SendCartesianMotionForce failed: {exc}") from exc
         with self._lock:
             self._command_meter.tick(now)

@@ -18,7 +18,7 @@ from typing import Any
 from rig.config import ConfigError, load_yaml, node_params
 from rig.conventions import ARM_NAMES, opening_to_width, width_to_opening
 from rig.drivers.base import DeviceError, Gripper
-from rig.drivers.flexiv import FlexivArm
+from rig.drivers.flexiv import SDK_ERRORS, FlexivArm
 from rig.params import get_float, get_str, reject_unknown
 from rig.schema import GripperState
 
@@ -98,7 +98,7 @@ class FlexivGripper(Gripper):
             gripper.Enable(cfg.device_name)
             if cfg.init:
                 gripper.Init()
-        except (RuntimeError, ValueError) as exc:
+        except SDK_ERRORS as exc:
             raise DeviceError(f"gripper {self.name}: cannot enable Flexiv gripper device "
                               f"{cfg.device_name!r}: {exc}") from exc
         self._gripper = gripper
@@ -113,7 +113,7 @@ class FlexivGripper(Gripper):
         try:
             gripper.Stop()
             gripper.Disable()
-        except RuntimeError as exc:
+        except SDK_ERRORS as exc:
             log.warning("gripper %s: stop/disable at disconnect failed: %s", self.name, exc)
 
     def _require(self) -> Any:
@@ -136,7 +136,7 @@ class FlexivGripper(Gripper):
         current = gripper.states().width
         try:
             gripper.Move(width, vel, force_limit)
-        except (RuntimeError, ValueError) as exc:
+        except SDK_ERRORS as exc:
             raise DeviceError(f"gripper {self.name}: Move({width:.4f}, {vel:.3f}, {force_limit:.1f}) "
                               f"failed: {exc}") from exc
         self._target_width = width
@@ -144,10 +144,16 @@ class FlexivGripper(Gripper):
 
     def stop(self) -> None:
         """Stop the fingers and hold the current width."""
-        self._require().Stop()
+        try:
+            self._require().Stop()
+        except SDK_ERRORS as exc:
+            raise DeviceError(f"gripper {self.name}: Stop() failed: {exc}") from exc
 
     def read_state(self) -> GripperState:
-        s = self._require().states()
+        try:
+            s = self._require().states()
+        except SDK_ERRORS as exc:
+            raise DeviceError(f"gripper {self.name}: states() failed: {exc}") from exc
         now = time.monotonic()
         # flexivrdk reports no grasp flag: a stop short of a closing target is taken as a grasp.
         detected = (

@@ -1,48 +1,107 @@
-# ruff: noqa: N815, N816  (names follow the vendor API exactly: kPoseSize, CoM, has_FT_sensor, gACT ...)
+# ruff: noqa: N815, N816  (names follow the vendor API exactly: kPoseSize, CoM, has_FT_sensor, Enable ...)
 """Test double of the Flexiv RDK Python package `flexivrdk` v1.9.x (single-arm, PascalCase API).
 
-Names, argument order and defaults follow the v1.9.1 headers (include/flexiv/rdk/robot.hpp, tool.hpp,
-gripper.hpp, data.hpp, mode.hpp) as exposed through pybind: C++ `std::invalid_argument` arrives in
-Python as `ValueError`, `std::logic_error` and `std::runtime_error` as `RuntimeError`.
+Checked against the real 1.9.4.1 wheel by tests/test_flexiv_sdk_conformance.py (class, enum, method and
+field names, parameter names and defaults from the pybind signatures, default lengths of the state
+fields). Behaviour that matters to the driver follows the real module:
+
+- pybind argument conversion: a fixed-size vector of the wrong length, or a value of the wrong type,
+  raises `TypeError` ("incompatible function arguments"); C++ `std::invalid_argument` arrives as
+  `ValueError`, `std::logic_error` and `std::runtime_error` as `RuntimeError`.
+- serial numbers: spaces are dropped; exactly one "-" or `ValueError` ("Format of the provided robot
+  serial number [..] is invalid"); an unknown model before the "-" is a `RuntimeError` ("Robot model
+  [..] is not supported"); an unreachable robot blocks `Timing.unreachable_connect_s` (3.2 s measured
+  with the real 1.9.4.1 and no robot) and raises `RuntimeError("... Failed to connect to [..] ...")`.
+- blocking calls (`Robot()`, `Enable`, `SwitchMode`, `Stop`, `ClearFault`, `ZeroFTSensor`) take the
+  time set in the controller's `Timing` and hold the GIL meanwhile, as the real extension does: the
+  wait is a C `usleep` called through `ctypes.PyDLL`, which does not release the GIL.
+- `RobotStates()` is zero-initialised like the real struct (joint vectors empty, poses all zero,
+  timestamp (0, 0)); `states()` returns that until the first state packet (`Timing.first_state_s`).
+- `Mode` has only the NRT modes: the RT modes do not exist in the Python API.
+- the link can drop (`_Controller.drop_link()`: `connected()` turns False and the states freeze) or the
+  stream can stall with the link up (`_Controller.freeze_states()`: the robot timestamp stops).
 
 Simulation: one simulated controller per serial number, kept in `_CONTROLLERS` so a test can reach the
 controller the driver connected to (`controller(serial)`). Motion is integrated lazily whenever the
 state is read: the TCP moves towards the latest NRT Cartesian target with the velocity limits given in
-`SendCartesianMotionForce` (linear speed for position, angular speed for orientation). A fault injected
-with `_Controller.inject_fault()` makes the robot non-operational: motion commands raise
-`RuntimeError` ("not operational"), the TCP stops, and only `ClearFault()` + `Enable()` bring it back.
-Every API call is appended to `_Controller.calls` so tests can check call order.
+`SendCartesianMotionForce`. A fault injected with `_Controller.inject_fault()` makes the robot
+non-operational: motion commands raise `RuntimeError` ("not operational"), the TCP stops, and only
+`ClearFault()` + `Enable()` bring it back. Every API call is appended to `_Controller.calls`.
+Assumption (not documented by Flexiv): switching mode resets the contact-wrench limit and the force
+axes, so a driver must set them after every switch to NRT_CARTESIAN_MOTION_FORCE.
 """
 
 from __future__ import annotations
 
+import ctypes
 import enum
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 kPoseSize = 7
 kCartDoF = 6
 kSerialJointDoF = 7
 
-_SERIAL_PREFIXES = ("Rizon", "Moonlight", "Grav")
+SUPPORTED_MODELS = ("Rizon4", "Rizon4s", "Rizon4R", "Rizon10", "Rizon10s", "Moonlight")
+"""Models the real 1.9.4.1 accepts before trying to connect (Grav, Rizon, rizon4s are refused)."""
+
+_LIBC = ctypes.PyDLL(None)  # PyDLL: the call keeps the GIL, like the SDK's blocking C++ calls
+
+
+def _block(seconds: float) -> None:
+    """Wait `seconds` without releasing the GIL (every other Python thread of the process stalls)."""
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        _LIBC.usleep(ctypes.c_uint(int(min(left, 0.5) * 1e6)))
+
+
+def _incompatible(func: str, expected: str, value: Any) -> TypeError:
+    return TypeError(f"{func}(): incompatible function arguments. The following argument types are "
+                     f"supported:\n    1. {expected}\n\nInvoked with: {value!r}")
+
+
+def _floats(func: str, arg: str, values: Any, size: int | None) -> list[float]:
+    """pybind's conversion of `Sequence[float]` (`FixedSize(size)` when given): TypeError on mismatch."""
+    expected = f"{arg}: Sequence[float]" + (f" FixedSize({size})" if size else "")
+    try:
+        vals = [float(v) for v in values]
+    except (TypeError, ValueError):
+        raise _incompatible(func, expected, values) from None
+    if size is not None and len(vals) != size:
+        raise _incompatible(func, expected, values)
+    return vals
+
+
+def _bools(func: str, arg: str, values: Any, size: int) -> list[bool]:
+    expected = f"{arg}: Sequence[bool] FixedSize({size})"
+    try:
+        vals = list(values)
+    except TypeError:
+        raise _incompatible(func, expected, values) from None
+    if len(vals) != size or not all(isinstance(v, bool) for v in vals):
+        raise _incompatible(func, expected, values)
+    return vals
+
+
+def _float(func: str, arg: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _incompatible(func, f"{arg}: float", value)
+    return float(value)
 
 
 class Mode(enum.IntEnum):
-    """Control modes (mode.hpp)."""
+    """Control modes of the Python API (values as in the real module; no RT modes)."""
 
     UNKNOWN = 0
     IDLE = 1
-    RT_JOINT_TORQUE = 2
-    RT_JOINT_IMPEDANCE = 3
     NRT_JOINT_IMPEDANCE = 4
-    RT_JOINT_POSITION = 5
     NRT_JOINT_POSITION = 6
     NRT_PLAN_EXECUTION = 7
     NRT_PRIMITIVE_EXECUTION = 8
-    RT_CARTESIAN_MOTION_FORCE = 9
     NRT_CARTESIAN_MOTION_FORCE = 10
     NRT_SUPER_PRIMITIVE = 11
 
@@ -79,6 +138,9 @@ class RobotInfo:
     software_ver: str = "v3.8-sim"
     model_name: str = "Rizon4s"
     license_type: str = "RDK"
+    DoF: int = kSerialJointDoF
+    DoF_m: int = kSerialJointDoF
+    DoF_e: int = 0
     K_x_nom: list[float] = field(default_factory=lambda: [10000.0] * 3 + [1500.0] * 3)
     K_q_nom: list[float] = field(default_factory=lambda: [8000.0] * 4 + [2000.0] * 3)
     q_min: list[float] = field(default_factory=lambda: [-2.79, -2.27, -2.97, -1.87, -2.97, -1.40, -2.97])
@@ -90,22 +152,22 @@ class RobotInfo:
 
 @dataclass
 class RobotStates:
-    """Robot states (data.hpp RobotStates); poses are [x, y, z, qw, qx, qy, qz]."""
+    """Robot states (data.hpp RobotStates), zero-initialised like the real struct: joint vectors are
+    empty, poses are seven zeros ([x, y, z, qw, qx, qy, qz], so not even a unit quaternion)."""
 
     timestamp: tuple[int, int] = (0, 0)
-    q: list[float] = field(default_factory=lambda: [0.0] * kSerialJointDoF)
-    theta: list[float] = field(default_factory=lambda: [0.0] * kSerialJointDoF)
-    dq: list[float] = field(default_factory=lambda: [0.0] * kSerialJointDoF)
-    dtheta: list[float] = field(default_factory=lambda: [0.0] * kSerialJointDoF)
-    tau: list[float] = field(default_factory=lambda: [0.0] * kSerialJointDoF)
-    tau_des: list[float] = field(default_factory=lambda: [0.0] * kSerialJointDoF)
-    tau_dot: list[float] = field(default_factory=lambda: [0.0] * kSerialJointDoF)
-    tau_ext: list[float] = field(default_factory=lambda: [0.0] * kSerialJointDoF)
-    tau_interact: list[float] = field(default_factory=lambda: [0.0] * kSerialJointDoF)
-    temperature: list[float] = field(default_factory=lambda: [30.0] * kSerialJointDoF)
-    tcp_pose: list[float] = field(default_factory=lambda: [0.0] * 3 + [1.0, 0.0, 0.0, 0.0])
+    q: list[float] = field(default_factory=list)
+    theta: list[float] = field(default_factory=list)
+    dq: list[float] = field(default_factory=list)
+    dtheta: list[float] = field(default_factory=list)
+    tau: list[float] = field(default_factory=list)
+    tau_dot: list[float] = field(default_factory=list)
+    tau_ext: list[float] = field(default_factory=list)
+    tau_interact: list[float] = field(default_factory=list)
+    temperature: list[float] = field(default_factory=list)
+    tcp_pose: list[float] = field(default_factory=lambda: [0.0] * kPoseSize)
     tcp_vel: list[float] = field(default_factory=lambda: [0.0] * kCartDoF)
-    flange_pose: list[float] = field(default_factory=lambda: [0.0] * 3 + [1.0, 0.0, 0.0, 0.0])
+    flange_pose: list[float] = field(default_factory=lambda: [0.0] * kPoseSize)
     ft_sensor_raw: list[float] = field(default_factory=lambda: [0.0] * kCartDoF)
     ext_wrench_in_tcp: list[float] = field(default_factory=lambda: [0.0] * kCartDoF)
     ext_wrench_in_world: list[float] = field(default_factory=lambda: [0.0] * kCartDoF)
@@ -113,14 +175,33 @@ class RobotStates:
     ext_wrench_in_world_raw: list[float] = field(default_factory=lambda: [0.0] * kCartDoF)
 
 
-@dataclass
 class ToolParams:
-    """Tool parameters (tool.hpp): mass kg, CoM [3] m, inertia [6], tcp_location [x,y,z,qw,qx,qy,qz]."""
+    """Tool parameters (tool.hpp): mass kg, CoM [3] m, inertia [6], tcp_location [x,y,z,qw,qx,qy,qz];
+    the setters convert like pybind (TypeError for a wrong length or type)."""
 
-    mass: float = 0.0
-    CoM: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
-    inertia: list[float] = field(default_factory=lambda: [0.0] * 6)
-    tcp_location: list[float] = field(default_factory=lambda: [0.0] * kPoseSize)
+    _SIZES: ClassVar[dict[str, int]] = {"CoM": 3, "inertia": 6, "tcp_location": kPoseSize}
+
+    def __init__(self) -> None:
+        self._mass = 0.0
+        self._vec = {key: [0.0] * size for key, size in self._SIZES.items()}
+
+    @property
+    def mass(self) -> float:
+        return self._mass
+
+    @mass.setter
+    def mass(self, value: float) -> None:
+        self._mass = _float("mass", "arg0", value)
+
+    def _get(self, key: str) -> list[float]:
+        return list(self._vec[key])
+
+    def _set(self, key: str, values: Sequence[float]) -> None:
+        self._vec[key] = _floats(key, "arg0", values, self._SIZES[key])
+
+    CoM = property(lambda self: self._get("CoM"), lambda self, v: self._set("CoM", v))
+    inertia = property(lambda self: self._get("inertia"), lambda self, v: self._set("inertia", v))
+    tcp_location = property(lambda self: self._get("tcp_location"), lambda self, v: self._set("tcp_location", v))
 
 
 @dataclass
@@ -186,22 +267,47 @@ def _quat_step(q0: Sequence[float], q1: Sequence[float], max_angle: float) -> tu
     return _quat_norm(_quat_mul(q0, step)), angle - max_angle
 
 
+@dataclass
+class Timing:
+    """How long the blocking calls of one controller take, in seconds; each holds the GIL meanwhile."""
+
+    connect_s: float = 0.0
+    unreachable_connect_s: float = 3.2
+    first_state_s: float = 0.02
+    """After `Robot()` returns, `states()` stays zero-initialised this long (first packet not in)."""
+    enable_s: float = 0.0
+    switch_mode_s: float = 0.0
+    stop_s: float = 0.0
+    clear_fault_s: float = 0.0
+    zero_ft_s: float = 0.05
+    request_s: float = 0.0
+    """Other [Blocking] requests: SetMaxContactWrench, SetForceControlAxis, ExecutePlan."""
+
+
 class _Controller:
     """Simulated robot controller behind one serial number."""
 
     HOME_POSE = (0.5, 0.0, 0.4, 0.0, 0.0, 1.0, 0.0)  # x y z qw qx qy qz: tool pointing down
+    FT_BIAS = (1.8, -1.2, 3.5, 0.12, -0.08, 0.03)  # unzeroed sensor offset (N, Nm)
 
     def __init__(self, serial: str) -> None:
         self.serial = serial
         self.lock = threading.RLock()
+        self.timing = Timing()
         self.calls: list[str] = []
         self.mode = Mode.IDLE
         self.enabled = False
         self.faulted = False
+        self.critical_fault = False  # ClearFault() fails after its timeout
         self.estop_released = True
+        self.reachable = True
+        self.link_up = False
+        self.frozen: RobotStates | None = None  # last states while the link is down or the stream stalls
+        self.connected_at = 0.0
         self.connected_instances = 0
         self.plans = {"PLAN-Home": 0.05}
         self.plan_end = 0.0
+        self.primitive: tuple[str, float, float] | None = None  # name, start, end
         self.pose = list(self.HOME_POSE)
         self.pose[0] -= 0.05
         self.target = list(self.pose)
@@ -210,6 +316,10 @@ class _Controller:
         self.q0 = [0.0, -0.7, 0.0, 1.57, 0.0, 0.7, 0.0]
         self.last_update = time.monotonic()
         self.nrt_command_times: list[float] = []
+        self.contact_wrench = [0.0] * kCartDoF  # test hook: wrench the environment applies at the TCP
+        self.ft_offset = [0.0] * kCartDoF  # what ZeroFTSensor subtracts
+        self.max_contact_wrench = [math.inf] * kCartDoF
+        self.force_axes = [False] * kCartDoF
         self.tools: dict[str, ToolParams] = {"Flange": ToolParams()}
         self.active_tool = "Flange"
         self.grippers = {"Flexiv-GN01": GripperParams("Flexiv-GN01", 0.0, 0.1, 0.01, 0.2, 10.0, 80.0)}
@@ -229,6 +339,17 @@ class _Controller:
             self.enabled = False
             self.target = list(self.pose)
             self.vel = [0.0] * kCartDoF
+
+    def drop_link(self) -> None:
+        """The Ethernet link goes down: `connected()` is False, states freeze, commands are lost."""
+        with self.lock:
+            self.frozen = self.snapshot()
+            self.link_up = False
+
+    def freeze_states(self) -> None:
+        """The state stream stalls with the link still reported up (the robot timestamp stops)."""
+        with self.lock:
+            self.frozen = self.snapshot()
 
     # -- simulation --------------------------------------------------------------------------------
     def operational(self) -> bool:
@@ -257,7 +378,14 @@ class _Controller:
         self.pose[3:] = quat
         self.vel[3:] = [0.0, 0.0, 0.0]
 
+    def sensed_wrench(self) -> list[float]:
+        """Contact wrench (regulated to the max contact wrench) plus the sensor bias, minus the zero."""
+        contact = [max(-m, min(m, w)) for w, m in zip(self.contact_wrench, self.max_contact_wrench)]
+        return [c + b - o for c, b, o in zip(contact, self.FT_BIAS, self.ft_offset)]
+
     def snapshot(self) -> RobotStates:
+        if self.frozen is not None:
+            return RobotStates(**vars(self.frozen))
         self._update()
         wall = time.time()
         pos_offset = [p - h for p, h in zip(self.pose[:3], self.HOME_POSE[:3])]
@@ -266,6 +394,7 @@ class _Controller:
         dq = [0.5 * self.vel[i % 3] for i in range(kSerialJointDoF)]
         tau = [5.0 + 0.1 * i for i in range(kSerialJointDoF)]
         tool = self.tools[self.active_tool]
+        wrench = self.sensed_wrench()
         return RobotStates(
             timestamp=(int(wall), int((wall % 1.0) * 1e9)),
             q=q,
@@ -273,12 +402,18 @@ class _Controller:
             dq=dq,
             dtheta=list(dq),
             tau=tau,
-            tau_des=list(tau),
+            tau_dot=[0.0] * kSerialJointDoF,
             tau_ext=[0.0] * kSerialJointDoF,
+            tau_interact=[0.0] * kSerialJointDoF,
+            temperature=[30.0] * kSerialJointDoF,
             tcp_pose=list(self.pose),
             tcp_vel=list(self.vel),
             flange_pose=[self.pose[0], self.pose[1], self.pose[2] + tool.tcp_location[2], *self.pose[3:]],
-            ext_wrench_in_world=[0.0, 0.0, -9.81 * 0.0, 0.0, 0.0, 0.0],
+            ft_sensor_raw=[w - o for w, o in zip(wrench, [0.0] * kCartDoF)],
+            ext_wrench_in_tcp=list(wrench),
+            ext_wrench_in_world=list(wrench),
+            ext_wrench_in_tcp_raw=list(wrench),
+            ext_wrench_in_world_raw=list(wrench),
         )
 
 
@@ -300,15 +435,17 @@ def reset() -> None:
         _CONTROLLERS.clear()
 
 
-def _check_size(name: str, values: Sequence[float], size: int) -> list[float]:
-    vals = [float(v) for v in values]
-    if len(vals) != size:
-        raise ValueError(f"[{name}] has size {len(vals)}, expected {size}")
-    return vals
+_CONNECT_FAILED = (
+    "[flexiv::rdk::Robot] Failed to connect to [{sn}]. Please check that: a) Remote mode (Ethernet) is "
+    "enabled on the target robot; b) Ethernet connection with the target robot is established; c) The "
+    "specified serial number of the target robot is correct; d) No firewall is active or this RDK program "
+    "is whitelisted; e) RDK version is compatible with the target robot's software version"
+)
+_CART_MODES = (Mode.NRT_CARTESIAN_MOTION_FORCE, Mode.NRT_SUPER_PRIMITIVE)
 
 
 class Robot:
-    """Main robot interface (robot.hpp); constructor blocks until connected."""
+    """Main robot interface (robot.hpp); the constructor blocks until connected (holding the GIL)."""
 
     def __init__(
         self,
@@ -317,15 +454,28 @@ class Robot:
         verbose: bool = True,
         lite: bool = False,
     ) -> None:
+        if not isinstance(robot_sn, str):
+            raise _incompatible("__init__", "robot_sn: str", robot_sn)
         sn = robot_sn.replace(" ", "")
-        if "-" not in sn or not sn.startswith(_SERIAL_PREFIXES):
-            raise ValueError(f"Invalid robot serial number format: [{robot_sn}]")
-        self._c = controller(sn)
+        if sn.count("-") != 1:
+            raise ValueError(f"[flexiv::rdk::Robot] Format of the provided robot serial number [{robot_sn}] is invalid")
+        model = sn.split("-")[0]
+        if model not in SUPPORTED_MODELS:
+            raise RuntimeError(f"[flexiv::rdk::Robot] Robot model [{model}] is not supported")
+        c = controller(sn)
+        if not c.reachable:
+            _block(c.timing.unreachable_connect_s)
+            raise RuntimeError(_CONNECT_FAILED.format(sn=sn))
+        _block(c.timing.connect_s)
+        self._c = c
         self._lite = lite
-        with self._c.lock:
+        with c.lock:
             if not lite:
-                self._c.connected_instances += 1
-            self._c.calls.append("Robot")
+                c.connected_instances += 1
+            c.link_up = True
+            c.frozen = None
+            c.connected_at = time.monotonic()
+            c.calls.append("Robot")
 
     def _log(self, name: str) -> None:
         self._c.calls.append(name)
@@ -343,7 +493,7 @@ class Robot:
         return self._lite
 
     def connected(self) -> bool:
-        return True
+        return self._c.link_up
 
     def info(self) -> RobotInfo:
         return RobotInfo(serial_num=self._c.serial)
@@ -353,6 +503,8 @@ class Robot:
 
     def states(self) -> RobotStates:
         with self._c.lock:
+            if time.monotonic() - self._c.connected_at < self._c.timing.first_state_s:
+                return RobotStates()
             return self._c.snapshot()
 
     def stopped(self) -> bool:
@@ -366,7 +518,7 @@ class Robot:
     def operational_status(self) -> OperationalStatus:
         c = self._c
         if c.faulted:
-            return OperationalStatus.MINOR_FAULT
+            return OperationalStatus.CRITICAL_FAULT if c.critical_fault else OperationalStatus.MINOR_FAULT
         if not c.estop_released:
             return OperationalStatus.ESTOP_NOT_RELEASED
         if not c.enabled:
@@ -375,7 +527,10 @@ class Robot:
 
     def busy(self) -> bool:
         with self._c.lock:
-            return self._c.mode == Mode.NRT_PLAN_EXECUTION and time.monotonic() < self._c.plan_end
+            now = time.monotonic()
+            plan = self._c.mode == Mode.NRT_PLAN_EXECUTION and now < self._c.plan_end
+            primitive = self._c.primitive is not None and now < self._c.primitive[2]
+            return plan or primitive
 
     def fault(self) -> bool:
         return self._c.faulted
@@ -397,8 +552,11 @@ class Robot:
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def Enable(self) -> None:
+        _block(self._c.timing.enable_s)
         with self._c.lock:
             self._log("Enable")
+            if not self._c.link_up:
+                raise RuntimeError("[flexiv::rdk::Robot] Robot is not connected")
             if not self._c.estop_released:
                 raise RuntimeError("E-stop is not released")
             if not self._c.faulted:
@@ -407,16 +565,23 @@ class Robot:
                 self._c.last_update = time.monotonic()
 
     def SwitchMode(self, mode: Mode) -> None:
+        if not isinstance(mode, Mode):
+            raise _incompatible("SwitchMode", "mode: flexivrdk.Mode", mode)
         with self._c.lock:
-            self._log(f"SwitchMode:{Mode(mode).name}")
-            if not isinstance(mode, Mode) or mode == Mode.UNKNOWN:
+            self._log(f"SwitchMode:{mode.name}")
+            if mode == Mode.UNKNOWN:
                 raise ValueError(f"Invalid mode: {mode}")
             self._require_operational()
+        _block(self._c.timing.switch_mode_s)
+        with self._c.lock:
             self._c._update()
             self._c.mode = mode
             self._c.target = list(self._c.pose)
+            self._c.max_contact_wrench = [math.inf] * kCartDoF
+            self._c.force_axes = [False] * kCartDoF
 
     def Stop(self) -> None:
+        _block(self._c.timing.stop_s)
         with self._c.lock:
             self._log("Stop")
             self._c._update()
@@ -425,8 +590,14 @@ class Robot:
             self._c.mode = Mode.IDLE
 
     def ClearFault(self, timeout_sec: int = 30) -> bool:
+        if isinstance(timeout_sec, bool) or not isinstance(timeout_sec, int):
+            raise _incompatible("ClearFault", "timeout_sec: int", timeout_sec)
+        self._log("ClearFault")
+        if self._c.critical_fault:
+            _block(timeout_sec)
+            return False
+        _block(self._c.timing.clear_fault_s)
         with self._c.lock:
-            self._log("ClearFault")
             self._c.faulted = False
             return True
 
@@ -444,6 +615,31 @@ class Robot:
     def plan_list(self) -> list[str]:
         return list(self._c.plans)
 
+    def ExecutePrimitive(self, primitive_name: str, input_params: Mapping[str, Any],
+                         block_until_started: bool = True) -> None:
+        """Only "ZeroFTSensor" is simulated: after `Timing.zero_ft_s` the sensed wrench reads zero."""
+        with self._c.lock:
+            self._log(f"ExecutePrimitive:{primitive_name}")
+            self._require_mode(Mode.NRT_PRIMITIVE_EXECUTION)
+            self._require_operational()
+            if primitive_name != "ZeroFTSensor":
+                raise RuntimeError(f"Primitive [{primitive_name}] is not simulated by the test double")
+            now = time.monotonic()
+            self._c.primitive = (primitive_name, now, now + self._c.timing.zero_ft_s)
+
+    def primitive_states(self) -> dict[str, Any]:
+        with self._c.lock:
+            c = self._c
+            if c.primitive is None:
+                return {}
+            name, start, end = c.primitive
+            now = time.monotonic()
+            done = now >= end
+            if done and name == "ZeroFTSensor" and c.ft_offset != list(c.FT_BIAS):
+                # The zero is what the sensor reads now: bias plus whatever contact there is.
+                c.ft_offset = [o + w for o, w in zip(c.ft_offset, c.sensed_wrench())]
+            return {"terminated": int(done), "timePeriod": min(now, end) - start}
+
     # -- NRT Cartesian motion-force ----------------------------------------------------------------
     def SendCartesianMotionForce(
         self,
@@ -455,28 +651,46 @@ class Robot:
         max_linear_acc: float = 2.0,
         max_angular_acc: float = 5.0,
     ) -> None:
-        target = _check_size("pose", pose, kPoseSize)
-        _check_size("wrench", wrench, kCartDoF)
-        _check_size("velocity", velocity, kCartDoF)
-        limits = (float(max_linear_vel), float(max_angular_vel), float(max_linear_acc), float(max_angular_acc))
+        func = "SendCartesianMotionForce"
+        target = _floats(func, "pose", pose, kPoseSize)
+        _floats(func, "wrench", wrench, kCartDoF)
+        _floats(func, "velocity", velocity, kCartDoF)
+        limits = tuple(_float(func, name, v) for name, v in (
+            ("max_linear_vel", max_linear_vel), ("max_angular_vel", max_angular_vel),
+            ("max_linear_acc", max_linear_acc), ("max_angular_acc", max_angular_acc)))
         if any(not v > 0.0 for v in limits):
             raise ValueError("The last 4 input parameters must be positive")
         with self._c.lock:
-            self._require_mode(Mode.NRT_CARTESIAN_MOTION_FORCE, Mode.NRT_SUPER_PRIMITIVE)
+            self._require_mode(*_CART_MODES)
             self._require_operational()
+            if not self._c.link_up:
+                return  # a non-blocking send: lost on a dead link without an error
             self._c._update()
             self._c.target = target[:3] + _quat_norm(target[3:])
-            self._c.limits = limits
+            self._c.limits = limits  # type: ignore[assignment]
             self._c.nrt_command_times.append(time.monotonic())
 
-    def SetForceControlAxis(
-        self, enabled_axes: Sequence[bool], max_linear_vel: Sequence[float] = (1.0, 1.0, 1.0)
-    ) -> None:
-        self._require_mode(Mode.RT_CARTESIAN_MOTION_FORCE, Mode.NRT_CARTESIAN_MOTION_FORCE,
-                           Mode.NRT_SUPER_PRIMITIVE)
-        if len(enabled_axes) != kCartDoF:
-            raise ValueError("[enabled_axes] must have size 6")
-        self._log("SetForceControlAxis")
+    def SetForceControlAxis(self, enabled_axes: Sequence[bool],
+                            max_linear_vel: Sequence[float] = (1.0, 1.0, 1.0)) -> None:
+        axes = _bools("SetForceControlAxis", "enabled_axes", enabled_axes, kCartDoF)
+        vel = _floats("SetForceControlAxis", "max_linear_vel", max_linear_vel, 3)
+        if any(not 0.005 <= v <= 2.0 for v in vel):
+            raise ValueError("[max_linear_vel] contains value outside the valid range [0.005, 2.0]")
+        with self._c.lock:
+            self._require_mode(*_CART_MODES)
+            self._log("SetForceControlAxis")
+        _block(self._c.timing.request_s)
+        self._c.force_axes = axes
+
+    def SetMaxContactWrench(self, max_wrench: Sequence[float]) -> None:
+        wrench = _floats("SetMaxContactWrench", "max_wrench", max_wrench, kCartDoF)
+        if any(v < 0.0 for v in wrench):
+            raise ValueError("[max_wrench] contains negative value")
+        with self._c.lock:
+            self._require_mode(*_CART_MODES)
+            self._log("SetMaxContactWrench")
+        _block(self._c.timing.request_s)
+        self._c.max_contact_wrench = wrench
 
 
 class Tool:
@@ -506,12 +720,12 @@ class Tool:
 
     @staticmethod
     def _validated(params: ToolParams) -> ToolParams:
-        return ToolParams(
-            mass=float(params.mass),
-            CoM=_check_size("CoM", params.CoM, 3),
-            inertia=_check_size("inertia", params.inertia, 6),
-            tcp_location=_check_size("tcp_location", params.tcp_location, kPoseSize),
-        )
+        if not isinstance(params, ToolParams):
+            raise _incompatible("Add", "params: flexivrdk.ToolParams", params)
+        copy = ToolParams()
+        copy.mass, copy.CoM, copy.inertia, copy.tcp_location = (
+            params.mass, params.CoM, params.inertia, params.tcp_location)
+        return copy
 
     def Add(self, name: str, params: ToolParams) -> None:
         with self._c.lock:
