@@ -21,11 +21,15 @@ class ConfigError(ValueError):
 
 
 def config_dirs() -> list[Path]:
-    """Where config files are looked up, in order: $A2WORLD_CONFIG_DIR, the source tree, share/."""
+    """Where config files are looked up, in order: $A2WORLD_CONFIG_DIR, the source tree, share/ of a
+    sourced ROS 2 workspace ($AMENT_PREFIX_PATH, e.g. after `colcon build`), share/ of the interpreter."""
     dirs: list[Path] = []
     if env := os.environ.get("A2WORLD_CONFIG_DIR"):
         dirs.append(Path(env))
     dirs.append(Path(__file__).resolve().parent.parent / "config")
+    for prefix in filter(None, os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep)):
+        if (Path(prefix) / "share" / PACKAGE / "config").is_dir():
+            dirs.append(Path(prefix) / "share" / PACKAGE / "config")
     dirs.append(Path(sys.prefix) / "share" / PACKAGE / "config")
     return dirs
 

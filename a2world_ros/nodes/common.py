@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import array
 import logging
+import signal
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -101,7 +103,9 @@ class A2WorldNode(Node):
         self._closers.append(fn)
 
     def close(self) -> None:
-        for fn in reversed(self._closers):
+        """Run the shutdown steps once, newest first (a second call does nothing)."""
+        closers, self._closers = self._closers, []
+        for fn in reversed(closers):
             try:
                 fn()
             except Exception as exc:  # keep closing the rest
@@ -114,20 +118,55 @@ def rig_now() -> float:
 
 
 def run(factory: Callable[[], A2WorldNode], args: list[str] | None = None) -> int:
-    """Process entry point: init, build the node, spin a multi-threaded executor, close, shut down."""
+    """Process entry point: init, build the node, spin, and on SIGINT/SIGTERM close it once and exit 0.
+
+    Ctrl-C in a terminal sends SIGINT to the whole process group and `ros2 launch` forwards another
+    one, so a node sees two or more. rclpy's own handler would shut the context down on the first
+    and let the next raise KeyboardInterrupt wherever the cleanup happens to be (inside a thread
+    join, a MuJoCo call): so rclpy installs no handler here, the executor spins on a worker thread,
+    and the main thread only waits; the signal handler sets an event (any number of times), and the
+    main thread then stops the executor, closes the node's components once (`close()`: threads
+    joined, devices and GL contexts released) and shuts rclpy down.
+    """
     from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+    from rclpy.signals import SignalHandlerOptions
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    rclpy.init(args=args)
+    stop = threading.Event()
+    received: list[int] = []
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        received.append(signum)
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     node = None
     try:
         node = factory()
         executor = MultiThreadedExecutor()
         executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+
+        def spin() -> None:
+            try:
+                executor.spin()
+            except ExternalShutdownException:
+                pass
+            finally:
+                stop.set()
+
+        spinner = threading.Thread(target=spin, name=f"{node.get_name()}-spin", daemon=True)
+        spinner.start()
+        while not stop.wait(0.2):
+            pass
+        if received:
+            node.get_logger().info(f"{signal.Signals(received[0]).name}: shutting down")
+        executor.shutdown(timeout_sec=2.0)
+        spinner.join(timeout=2.0)
     finally:
+        # Signals during the cleanup change nothing (the event is already set). The handler stays
+        # installed until the process exits: a late SIGINT must not raise in the interpreter's exit.
         if node is not None:
             node.close()
             node.destroy_node()
