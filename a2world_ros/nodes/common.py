@@ -165,10 +165,14 @@ def run(factory: Callable[[], A2WorldNode], args: list[str] | None = None) -> in
         executor.shutdown(timeout_sec=2.0)
         spinner.join(timeout=2.0)
     finally:
-        # Signals during the cleanup change nothing (the event is already set). The handler stays
-        # installed until the process exits: a late SIGINT must not raise in the interpreter's exit.
+        # Signals during the cleanup change nothing (the event is already set).
         if node is not None:
             node.close()
             node.destroy_node()
         rclpy.try_shutdown()
+        # Python's finalisation puts SIG_DFL back for signals with a Python handler, so a SIGINT
+        # arriving while the interpreter exits would end the process with -2: ignore it from here
+        # on (everything is released); SIGTERM keeps its default so a hung exit can still be ended.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
     return 0
