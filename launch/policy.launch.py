@@ -25,6 +25,8 @@ ARGUMENTS = [
     ("rig", "sim", "real: RealSense cameras and Flexiv arms from rig_config; sim: the MuJoCo twin"),
     ("config", PathJoinSubstitution([FindPackageShare(PACKAGE), "config", "policy.yaml"]),
      "node parameters: executor, guard limits, rates (ROS parameter YAML)"),
+    ("rig_overrides", PathJoinSubstitution([FindPackageShare(PACKAGE), "config", "policy_rig_sim.yaml"]),
+     "rig:=sim: parameters given after `config` (the twin's observation age and expert timeout)"),
     ("rig_config", PathJoinSubstitution([FindPackageShare(PACKAGE), "config", "rig.yaml"]),
      "device file for rig:=real (serials, tool, gripper ports)"),
     ("calibration", PathJoinSubstitution([FindPackageShare(PACKAGE), "config", "calibration.yaml"]),
@@ -53,6 +55,13 @@ def _if_expert(then: str | LaunchConfiguration, otherwise: str | LaunchConfigura
                              LaunchConfiguration("rig"), "' == 'sim' else '", otherwise, "'"])
 
 
+def _when_sim(path: LaunchConfiguration) -> PythonExpression:
+    """The overlay file for rig:=sim; for rig:=real the base config again (a parameter file entry
+    cannot be conditional, and repeating `config` changes nothing)."""
+    return PythonExpression(["'", path, "' if '", LaunchConfiguration("rig"), "' == 'sim' else '",
+                             LaunchConfiguration("config"), "'"])
+
+
 def generate_launch_description() -> LaunchDescription:
     config = LaunchConfiguration("config")
     expert = _expert_endpoint()
@@ -78,13 +87,15 @@ def generate_launch_description() -> LaunchDescription:
                  "expert_endpoint": ParameterValue(_if_expert(expert, ""), value_type=str),
              }], condition=IfCondition(_is("rig", "sim"))),
         Node(package=PACKAGE, executable="policy_node", name="policy", output="screen",
-             parameters=[config, {
+             parameters=[config, _when_sim(LaunchConfiguration("rig_overrides")), {
                  # Always strings: an instruction like "true" or a path of digits must not become a bool/int.
                  "policy": ParameterValue(_if_expert(expert, LaunchConfiguration("policy")), value_type=str),
                  "instruction": ParameterValue(LaunchConfiguration("instruction"), value_type=str),
              }]),
+        # `setsid`: the recorder leaves the terminal's process group, so a Ctrl-C reaches it once (from
+        # the launch) rather than twice: `ros2 bag record` ends with -2 on a second SIGINT.
         ExecuteProcess(
-            cmd=["ros2", "bag", "record", "--storage", "mcap", "--all", "--output",
+            cmd=["setsid", "ros2", "bag", "record", "--storage", "mcap", "--all", "--output",
                  LaunchConfiguration("record_dir")],
             output="screen",
             condition=IfCondition(PythonExpression(["'", LaunchConfiguration("record_dir"), "' != ''"])),

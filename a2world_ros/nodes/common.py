@@ -106,10 +106,14 @@ class A2WorldNode(Node):
         """Run the shutdown steps once, newest first (a second call does nothing)."""
         closers, self._closers = self._closers, []
         for fn in reversed(closers):
+            t0 = time.monotonic()
             try:
                 fn()
             except Exception as exc:  # keep closing the rest
                 self.get_logger().error(f"shutdown step failed: {exc}")
+            took = time.monotonic() - t0
+            if took > 0.5:  # a slow step delays Ctrl-C: name it
+                self.get_logger().warning(f"shutdown step {getattr(fn, '__qualname__', fn)} took {took:.2f} s")
 
 
 def rig_now() -> float:
@@ -124,11 +128,17 @@ def run(factory: Callable[[], A2WorldNode], args: list[str] | None = None) -> in
     one, so a node sees two or more. rclpy's own handler would shut the context down on the first
     and let the next raise KeyboardInterrupt wherever the cleanup happens to be (inside a thread
     join, a MuJoCo call): so rclpy installs no handler here, the executor spins on a worker thread,
-    and the main thread only waits; the signal handler sets an event (any number of times), and the
-    main thread then stops the executor, closes the node's components once (`close()`: threads
-    joined, devices and GL contexts released) and shuts rclpy down.
+    and the main thread only waits. The signal handler sets an event (any number of times); the spin
+    thread sees it and returns; the main thread then shuts the executor down, closes the node's
+    components once (`close()`: threads joined, devices and GL contexts released) and shuts rclpy down.
+
+    One executor thread: the node's components are closed only after the spin thread has returned,
+    so no callback can run into a destroyed publisher. (Jazzy's `Executor.shutdown` does not wait
+    for callbacks still running in MultiThreadedExecutor's pool, and under the GIL that pool adds no
+    parallelism to these short callbacks; physics, rendering, control and inference run on the
+    components' own threads.)
     """
-    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
     from rclpy.signals import SignalHandlerOptions
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -145,12 +155,15 @@ def run(factory: Callable[[], A2WorldNode], args: list[str] | None = None) -> in
     node = None
     try:
         node = factory()
-        executor = MultiThreadedExecutor()
+        executor = SingleThreadedExecutor()
         executor.add_node(node)
 
         def spin() -> None:
+            # spin_once in a loop that this thread leaves itself: the executor is shut down only
+            # after it returned (shutting it down under a running spin races rclpy's wait set).
             try:
-                executor.spin()
+                while not stop.is_set():
+                    executor.spin_once(timeout_sec=0.1)
             except ExternalShutdownException:
                 pass
             finally:
@@ -162,8 +175,8 @@ def run(factory: Callable[[], A2WorldNode], args: list[str] | None = None) -> in
             pass
         if received:
             node.get_logger().info(f"{signal.Signals(received[0]).name}: shutting down")
+        spinner.join(timeout=5.0)
         executor.shutdown(timeout_sec=2.0)
-        spinner.join(timeout=2.0)
     finally:
         # Signals during the cleanup change nothing (the event is already set).
         if node is not None:
