@@ -163,3 +163,33 @@ def test_collect_bags_pass_ros2_bag_info(tmp_path):
     info = _ros2("bag", "info", str(bags[0]))
     assert info.returncode == 0, info.stderr
     assert "/arms/left/joint_states" in info.stdout and "mcap" in info.stdout, info.stdout
+
+
+def test_exec_depends_are_real_packages_of_the_sourced_ros():
+    import xml.etree.ElementTree as ET
+
+    from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+
+    root = ET.parse(Path(__file__).resolve().parent.parent / "package.xml").getroot()
+    ros_depends = [e.text for e in root.findall("exec_depend") if not e.text.startswith("python3-")]
+    missing = []
+    for name in ros_depends:
+        try:
+            get_package_share_directory(name)
+        except PackageNotFoundError:
+            missing.append(name)
+    assert not missing, f"package.xml exec_depends that the sourced ROS 2 does not have: {missing}"
+
+
+def test_a2world_on_path_and_nodes_for_ros2_run():
+    import shutil
+
+    executables = _ros2("pkg", "executables", "a2world_ros")
+    assert executables.returncode == 0, executables.stderr
+    names = {line.split()[-1] for line in executables.stdout.splitlines() if line.strip()}
+    assert {"a2world", "sim_node", "policy_node", "arms_node", "cameras_node", "static_tf_node"} <= names
+    from ament_index_python.packages import get_package_prefix
+
+    found = shutil.which("a2world")
+    assert found == str(Path(get_package_prefix("a2world_ros")) / "bin" / "a2world"), found
+    assert subprocess.run(["a2world", "--help"], capture_output=True, timeout=120, check=False).returncode == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import array
 import logging
+import os
 import signal
 import threading
 import time
@@ -49,7 +50,7 @@ class A2WorldNode(Node):
         self.params: dict[str, Any] = unflatten(
             {key: _plain(p.value) for key, p in self.get_parameters_by_prefix("").items()}
         )
-        self.distro = str(self.params.get("distro", "humble"))
+        self.distro = resolve_distro(str(self.params.get("distro", "auto")), self.get_logger())
         self.clock_map = rm.ClockMap.now()
         self._pubs: dict[str, Any] = {}
         self._closers: list[Callable[[], None]] = []
@@ -114,6 +115,21 @@ class A2WorldNode(Node):
             took = time.monotonic() - t0
             if took > 0.5:  # a slow step delays Ctrl-C: name it
                 self.get_logger().warning(f"shutdown step {getattr(fn, '__qualname__', fn)} took {took:.2f} s")
+
+
+KNOWN_DISTROS = ("humble", "jazzy")
+
+
+def resolve_distro(configured: str, logger: Any = None) -> str:
+    """Message definitions for conversions: `auto` takes $ROS_DISTRO of the sourced ROS 2 (humble when
+    unset or unknown); an explicit value is kept, with a warning when the running ROS differs."""
+    running = os.environ.get("ROS_DISTRO", "")
+    if configured == "auto":
+        return running if running in KNOWN_DISTROS else "humble"
+    if running in KNOWN_DISTROS and running != configured and logger is not None:
+        logger.warning(f"distro: {configured} configured but ROS_DISTRO is {running} (the message fields "
+                       "used here are the same in both)")
+    return configured
 
 
 def rig_now() -> float:
