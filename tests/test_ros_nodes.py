@@ -403,3 +403,15 @@ def test_sim_node_on_the_twin_in_lockstep():
     finally:
         node.close()
         node.destroy_node()
+
+
+def test_sim_watchdog_must_cover_two_frame_periods_and_the_shipped_config_does():
+    from a2world_ros.nodes.sim_node import check_watchdog_period
+    from rig.config import ConfigError
+
+    params = load_node_params("policy.yaml", "sim")
+    # The sim section's guard.stale_timeout_s is merged key by key: /**'s per-arm limits stay.
+    assert set(params["guard"]["arms"]) == set(ARM_NAMES) and params["guard"]["stale_timeout_s"] == 0.5
+    check_watchdog_period(params["guard"]["stale_timeout_s"], params["sim"]["cameras"]["fps"], "sim")
+    with pytest.raises(ConfigError, match=r"stale_timeout_s = 0.1 s .*sim\.cameras\.fps = 10"):
+        check_watchdog_period(0.1, 10.0, "sim")
