@@ -72,7 +72,14 @@ class Launch:
         return self.returncode
 
     def kill(self) -> None:
-        """Last resort (a failed test): SIGKILL whatever is left of the group."""
+        """Last resort (a failed test): SIGKILL whatever is left of the launch, its group and its
+        children (the recorder runs in a session of its own)."""
+        import psutil
+
+        with contextlib.suppress(psutil.Error):
+            for child in psutil.Process(self.proc.pid).children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    child.kill()
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=10)
