@@ -5,6 +5,7 @@ config and the ament resource marker go to `share/a2world_ros/` so `ros2 launch`
 """
 
 import os
+import sys
 from glob import glob
 
 from setuptools import find_packages, setup
@@ -34,6 +35,9 @@ EXTRAS = {
 # Nested config folders (config/worldmodel/net, ...) keep their layout under share/<package>/.
 CONFIG_SUBDIRS = sorted({os.path.dirname(p) for p in glob("config/*/**/*.yaml", recursive=True)})
 EXTRAS["all"] = sorted({req for name, reqs in EXTRAS.items() if name != "flexiv" for req in reqs})
+# colcon (`setup.py ... install`): bin/a2world goes to <workspace>/bin (on PATH once sourced). Wheels
+# (pip, editable or not) carry the `a2world` console script in bin already, so they skip it.
+ROS_BIN = [] if {"bdist_wheel", "editable_wheel", "dist_info"} & set(sys.argv) else [("bin", ["bin/a2world"])]
 
 setup(
     name=PACKAGE,
@@ -47,6 +51,7 @@ setup(
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml")),
         *[(f"share/{PACKAGE}/{d}", glob(f"{d}/*.yaml")) for d in CONFIG_SUBDIRS],
+        *ROS_BIN,
     ],
     python_requires=">=3.10",
     install_requires=[

@@ -6,8 +6,10 @@ section over the `/**` wildcard section so the plain-Python side reads the same 
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +23,15 @@ class ConfigError(ValueError):
 
 
 def config_dirs() -> list[Path]:
-    """Where config files are looked up, in order: $A2WORLD_CONFIG_DIR, the source tree, share/."""
+    """Where config files are looked up, in order: $A2WORLD_CONFIG_DIR, the source tree, share/ of a
+    sourced ROS 2 workspace ($AMENT_PREFIX_PATH, e.g. after `colcon build`), share/ of the interpreter."""
     dirs: list[Path] = []
     if env := os.environ.get("A2WORLD_CONFIG_DIR"):
         dirs.append(Path(env))
     dirs.append(Path(__file__).resolve().parent.parent / "config")
+    for prefix in filter(None, os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep)):
+        if (Path(prefix) / "share" / PACKAGE / "config").is_dir():
+            dirs.append(Path(prefix) / "share" / PACKAGE / "config")
     dirs.append(Path(sys.prefix) / "share" / PACKAGE / "config")
     return dirs
 
@@ -57,13 +63,25 @@ def load_yaml(name: str | os.PathLike[str]) -> dict[str, Any]:
     return data
 
 
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Recursive merge: mappings merge key by key, anything else in `override` replaces `base`."""
+    out = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
 def node_params(data: dict[str, Any], node: str) -> dict[str, Any]:
-    """Parameters of `node` from a ROS parameter mapping, merged over the `/**` section."""
+    """Parameters of `node` from a ROS parameter mapping, merged over the `/**` section key by key
+    (as ROS merges the flattened names: a node's `guard.stale_timeout_s` keeps `/**`'s `guard.arms`)."""
     merged: dict[str, Any] = {}
     for key in ("/**", node, f"/{node}"):
         section = data.get(key)
         if isinstance(section, dict):
-            merged.update(section.get("ros__parameters", {}))
+            merged = deep_merge(merged, section.get("ros__parameters", {}))
     return merged
 
 

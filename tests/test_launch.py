@@ -16,8 +16,8 @@ from tests.ros_env import ros_doubles
 
 ROOT = Path(__file__).resolve().parent.parent
 LAUNCH = ROOT / "launch" / "policy.launch.py"
-EXPECTED_ARGS = {"rig", "config", "rig_config", "calibration", "policy", "instruction", "record_dir", "server_key",
-                 "client_key"}
+EXPECTED_ARGS = {"rig", "config", "rig_config", "calibration", "policy", "instruction", "record_dir",
+                 "task", "seed", "rig_overrides", "server_key", "client_key"}
 
 ros_module = pytest.fixture(scope="module", autouse=True)(ros_doubles)
 
@@ -30,7 +30,7 @@ def test_declared_arguments_by_ast():
     assert names == EXPECTED_ARGS
     imports = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     imports |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
-    assert imports == {"launch", "launch_ros"}  # no rclpy, nothing from our packages
+    assert imports - {"os", "tempfile"} == {"launch", "launch_ros"}  # no rclpy, nothing from our packages
     assert any(isinstance(n, ast.FunctionDef) and n.name == "generate_launch_description" for n in tree.body)
 
 
@@ -63,7 +63,8 @@ def test_sim_starts_twin_policy_and_tf():
     assert set(nodes) == {"static_tf", "sim", "policy"} and others == []
     params = nodes["policy"].parameter_sources(ctx)
     assert params[0] == str(ROOT / "config" / "policy.yaml")
-    assert params[1] == {"policy": "tcp://gpu:5555", "instruction": "true",  # strings, not a bool
+    assert params[1] == str(ROOT / "config" / "policy_rig_sim.yaml")  # the twin's overlay
+    assert params[2] == {"policy": "tcp://gpu:5555", "instruction": "true",  # strings, not a bool
                          "server_public_key_file": "", "client_secret_key_file": ""}
     assert nodes["static_tf"].parameter_sources(ctx) == [str(ROOT / "config" / "calibration.yaml")]
 
@@ -73,7 +74,7 @@ def test_real_starts_cameras_and_arms_with_rig_config(tmp_path):
     assert set(nodes) == {"static_tf", "cameras", "arms", "policy"}
     assert nodes["arms"].parameter_sources(ctx)[1] == {"rig_config": str(ROOT / "config" / "rig.yaml")}
     (bag,) = others
-    assert bag.command(ctx) == ["ros2", "bag", "record", "--storage", "mcap", "--all", "--output",
+    assert bag.command(ctx) == ["setsid", "ros2", "bag", "record", "--storage", "mcap", "--all", "--output",
                                 str(tmp_path / "bag")]
 
 

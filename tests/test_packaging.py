@@ -15,6 +15,7 @@ PACKAGE = "a2world_ros"
 REQUIRED_EXEC_DEPENDS = {
     "rclpy", "std_msgs", "sensor_msgs", "geometry_msgs", "trajectory_msgs", "std_srvs",
     "diagnostic_msgs", "launch", "launch_ros", "python3-numpy", "python3-scipy", "python3-yaml",
+    "tf2_ros_py", "ros2bag", "rosbag2_storage_mcap",
 }
 
 

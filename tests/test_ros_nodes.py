@@ -326,17 +326,46 @@ def test_sim_node_with_injected_rig(rig, clock):
 
 def test_policy_node_builds_loop_from_factory_parameter():
     from a2world_ros.nodes.policy_node import PolicyNode
-    from rig.config import ConfigError
 
     node = PolicyNode(None, overrides("policy", policy_loop_factory="tests.test_ros_nodes:make_fake_loop",
                                       policy="tcp://localhost:5555", instruction="wipe"))
     assert type(node.bridge.loop).__name__ == "FakeLoop" and node.bridge.loop.spec == ("tcp://localhost:5555", "wipe")
     node.destroy_node()
-    with pytest.raises(ConfigError, match="policy_loop_factory"):
-        PolicyNode(None, overrides("policy", policy_loop_factory="no_such_module:make"))
+    # A factory that cannot be loaded leaves the node idle with the reason (it does not die).
+    node = PolicyNode(None, overrides("policy", policy_loop_factory="no_such_module:make", policy="tcp://x:1"))
+    assert node.bridge.loop is None and "policy_loop_factory" in node.bridge.load_error
+    node.destroy_node()
+
+
+def test_policy_node_without_policy_is_idle_until_one_is_set():
+    from rclpy.parameter import Parameter
+    from rclpy.testing import call_service, fire_timers, published
+
+    from a2world_ros.nodes.policy_node import PolicyNode
+
+    node = PolicyNode(None, overrides("policy", policy_loop_factory="tests.test_ros_nodes:make_fake_loop",
+                                      policy=""))
+    assert node.bridge.loop is None
+    reply = call_service(node, "/policy/start")
+    assert not reply.success and "no policy loaded" in reply.message
+    fire_timers(node)
+    status = published(node, "/diagnostics")[-1].status[0]
+    assert status.level == b"\x01" and "no policy loaded" in status.message
+    # A bad value is refused with the reason; a good one loads the loop, and start then works.
+    [refused] = node.set_parameters([Parameter("policy", value="tcp://bad:0")])
+    assert not refused.successful and "cannot reach" in refused.reason and node.bridge.loop is None
+    [result] = node.set_parameters([Parameter("policy", value="tcp://localhost:5555")])
+    assert result.successful and node.bridge.loop.spec == ("tcp://localhost:5555", "")
+    assert call_service(node, "/policy/start").success
+    node.close()
+    node.destroy_node()
 
 
 def make_fake_loop(policy: str, instruction: str, params: dict) -> FakeLoop:
+    from rig.config import ConfigError
+
+    if policy == "tcp://bad:0":
+        raise ConfigError("policy: cannot reach tcp://bad:0")
     loop = FakeLoop()
     loop.spec = (policy, instruction)
     assert params["publish_hz"] == 30.0
@@ -374,3 +403,15 @@ def test_sim_node_on_the_twin_in_lockstep():
     finally:
         node.close()
         node.destroy_node()
+
+
+def test_sim_watchdog_must_cover_two_frame_periods_and_the_shipped_config_does():
+    from a2world_ros.nodes.sim_node import check_watchdog_period
+    from rig.config import ConfigError
+
+    params = load_node_params("policy.yaml", "sim")
+    # The sim section's guard.stale_timeout_s is merged key by key: /**'s per-arm limits stay.
+    assert set(params["guard"]["arms"]) == set(ARM_NAMES) and params["guard"]["stale_timeout_s"] == 0.5
+    check_watchdog_period(params["guard"]["stale_timeout_s"], params["sim"]["cameras"]["fps"], "sim")
+    with pytest.raises(ConfigError, match=r"stale_timeout_s = 0.1 s .*sim\.cameras\.fps = 10"):
+        check_watchdog_period(0.1, 10.0, "sim")

@@ -293,12 +293,19 @@ class ArmBridge:
         return [rm.diagnostic_entry("arms", level, message, values)]
 
 
+NO_POLICY = "no policy loaded"
+
+
 class PolicyBridge:
-    """Observation messages in, chunk messages out, around an injected `PolicyLoop`."""
+    """Observation messages in, chunk messages out, around an injected `PolicyLoop`.
+
+    `loop` may be None (no policy given): the bridge is idle, refuses `start()` with the reason and
+    reports it in its diagnostics until `load()` hands it one.
+    """
 
     def __init__(
         self,
-        loop: PolicyLoop,
+        loop: PolicyLoop | None,
         clock_map: rm.ClockMap,
         instruction: str = "",
         slop_s: float = 0.02,
@@ -322,6 +329,7 @@ class PolicyBridge:
         self.obs_latency = math.nan  # time from the observation's capture to handing it to the loop
         self.last_skew = math.nan
         self.errors = 0
+        self.load_error = ""  # why the last attempt to load a policy failed (shown while none is loaded)
 
     # ------------------------------------------------------------------ inputs
 
@@ -337,7 +345,7 @@ class PolicyBridge:
         return self._emit(self.sync.add_frame(frame))
 
     def _emit(self, obs: Observation | None) -> bool:
-        if obs is None or not self.running:
+        if obs is None or not self.running or self.loop is None:
             return False
         now = self.clock.now()
         self.obs_rate.tick(now)
@@ -375,7 +383,7 @@ class PolicyBridge:
 
     def poll_chunk(self) -> Outgoing:
         """The loop's next chunk as the two command messages (empty when none or not running)."""
-        if not self.running:
+        if not self.running or self.loop is None:
             return []
         chunk = self.loop.next_chunk()
         if chunk is None:
@@ -386,7 +394,20 @@ class PolicyBridge:
 
     # ------------------------------------------------------------------ operator
 
+    def no_policy_reason(self) -> str:
+        detail = f" ({self.load_error})" if self.load_error else ""
+        return f"{NO_POLICY}{detail}: set the `policy` parameter (checkpoint directory or tcp://HOST:PORT)"
+
+    def load(self, loop: PolicyLoop) -> PolicyLoop | None:
+        """Take a (new) loop, stopped; returns the previous one for the caller to close."""
+        self.stop("policy replaced")
+        previous, self.loop = self.loop, loop
+        self.load_error = ""
+        return previous
+
     def start(self) -> tuple[bool, str]:
+        if self.loop is None:
+            return False, self.no_policy_reason()
         self.running = True
         if hasattr(self.loop, "start"):
             self.loop.start()
@@ -395,7 +416,7 @@ class PolicyBridge:
     def stop(self, reason: str = "operator") -> tuple[bool, str]:
         was = self.running
         self.running = False
-        if was and hasattr(self.loop, "stop"):
+        if was and self.loop is not None and hasattr(self.loop, "stop"):
             self.loop.stop()
         return True, f"policy stopped ({reason})"
 
@@ -414,6 +435,8 @@ class PolicyBridge:
             "incomplete_sets": self.sync.incomplete,
             "dropped_messages": self.errors,
         }
+        if self.loop is None:
+            return [rm.diagnostic_entry("policy", "WARN", self.no_policy_reason(), values)]
         if hasattr(self.loop, "diagnostics"):
             values.update({f"loop.{k}": v for k, v in dict(self.loop.diagnostics()).items()})
         level = "OK" if not self.running or self.obs_rate.rate(now) > 0 else "WARN"

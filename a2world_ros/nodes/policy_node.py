@@ -1,17 +1,20 @@
 """`policy` node: synchronized observations (three images, arm and gripper states) in, command chunks
 out (MultiDOFJointTrajectory + gripper JointTrajectory), around an injected `PolicyLoop`
-(policy_loop.py). Services /policy/start and /policy/stop; stops on /estop; reports /diagnostics."""
+(policy_loop.py). Services /policy/start and /policy/stop; stops on /estop; reports /diagnostics.
+Without a policy it stays up idle (see `PolicyNode`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from rig import topics
+from rig.config import ConfigError
 from rig.conventions import ARM_NAMES, CAMERA_NAMES, POLICY_HZ
 from rig.params import get_float
 
-from .bridges import PolicyBridge
+from .bridges import NO_POLICY, PolicyBridge
 from .common import A2WorldNode, run
+from .convert import ros_class
 from .policy_loop import PolicyLoop, build_policy_loop
 
 
@@ -39,26 +42,69 @@ def wire_policy(node: A2WorldNode, bridge: PolicyBridge) -> None:
 
 
 class PolicyNode(A2WorldNode):
-    """Thin wrapper over `PolicyBridge`; `loop` may be injected, else built by `policy_loop_factory`."""
+    """Thin wrapper over `PolicyBridge`; `loop` may be injected, else built by `policy_loop_factory`
+    from the `policy` parameter. Without a policy (empty, or one that fails to load) the node comes up
+    idle: /diagnostics says "no policy loaded" (with the reason) and /policy/start is refused until a
+    policy is set (`ros2 param set /policy policy tcp://HOST:PORT`), which builds and loads it."""
 
     def __init__(self, loop: PolicyLoop | None = None, parameter_overrides: list[Any] | None = None) -> None:
         super().__init__("policy", parameter_overrides)
-        instruction = str(self.param("instruction", ""))
-        if loop is None:
-            loop = build_policy_loop(str(self.param("policy_loop_factory", "")), str(self.param("policy", "")),
-                                     instruction, self.params)
-        if hasattr(loop, "close"):
-            self.on_close(loop.close)
+        if not self.has_parameter("policy"):
+            self.declare_parameter("policy", "")
+        self.instruction = str(self.param("instruction", ""))
         self.bridge = PolicyBridge(
-            loop, self.clock_map, instruction,
+            None, self.clock_map, self.instruction,
             slop_s=get_float(self.params, "slop_s", "policy", default=0.02, positive=True),
             state_slop_s=get_float(self.params, "state_slop_s", "policy", default=0.02, positive=True),
             gripper_slop_s=get_float(self.params, "gripper_slop_s", "policy", default=0.1, positive=True),
             distro=self.distro,
         )
+        self.on_close(self._close_loop)
+        if loop is not None:
+            self.bridge.load(loop)
+        else:
+            self._load(str(self.param("policy", "")))
         wire_policy(self, self.bridge)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
         if bool(self.param("auto_start", False)):
-            self.bridge.start()
+            _, message = self.bridge.start()
+            self.get_logger().info(f"auto_start: {message}")
+
+    def _build(self, policy: str) -> PolicyLoop:
+        return build_policy_loop(str(self.param("policy_loop_factory", "")), policy, self.instruction, self.params)
+
+    def _load(self, policy: str) -> str:
+        """Build and load the loop of `policy` ('' = none); returns the error text ('' on success)."""
+        if not policy:
+            self.get_logger().info(f"{NO_POLICY}: idle until the `policy` parameter is set")
+            return ""
+        try:
+            loop = self._build(policy)
+        except (ConfigError, OSError, ValueError) as exc:
+            self.bridge.load_error = f"policy {policy!r}: {exc}"
+            self.get_logger().error(f"{NO_POLICY}: {self.bridge.load_error}")
+            return self.bridge.load_error
+        self._close(self.bridge.load(loop))
+        self.get_logger().info(f"policy loaded: {policy}")
+        return ""
+
+    def _on_set_parameters(self, parameters: list[Any]) -> Any:
+        result = ros_class("rcl_interfaces/msg/SetParametersResult")(successful=True)
+        for param in parameters:
+            if param.name == "policy":
+                error = self._load(str(param.value or ""))
+                if error:
+                    result.successful, result.reason = False, error
+        return result
+
+    @staticmethod
+    def _close(loop: PolicyLoop | None) -> None:
+        if loop is not None and hasattr(loop, "close"):
+            loop.close()
+
+    def _close_loop(self) -> None:
+        self.bridge.stop("shutdown")
+        self._close(self.bridge.loop)
 
 
 def main(args: list[str] | None = None) -> int:

@@ -42,6 +42,10 @@ class ExpertPolicy:
         self._commands = []
         self._t0 = float(t0)
 
+    def anchor(self, t0: float) -> None:
+        """Move step 0 of the current episode to `t0` (the commands generated so far are kept)."""
+        self._t0 = float(t0)
+
     @property
     def done(self) -> bool:
         return self._expert is not None and self._expert.done
@@ -54,8 +58,8 @@ class ExpertPolicy:
         if self._expert is None:
             raise RuntimeError("ExpertPolicy.infer before reset(seed, t0)")
         start = max(0, round((request.t_obs - self._t0) / self.dt)) + int(request.prefix.shape[0])
-        with self.twin.lock:
-            while len(self._commands) < start + self.steps:
+        while len(self._commands) < start + self.steps:
+            with self.twin.lock:  # per step: a realtime twin keeps stepping between them
                 self._commands.append(self._expert.act(self.twin))
         chunk = np.stack(self._commands[start:start + self.steps])
         return PolicyResult(chunk=chunk, dt=self.dt, timing={"model_ms": 0.0})

@@ -5,9 +5,11 @@ run unchanged on the twin. `make_sim_rig(config)` builds the whole rig (`--rig s
 
 Clocks (see `Twin`): in lockstep the caller advances time through `device.twin.step(dt)`; cameras render
 lazily when asked and a new frame exists once per camera period (1/fps of simulated time); every `t` is
-simulated time. In realtime a background thread started by the first `connect()` steps the physics at
-the control period, paced to `time.monotonic()`, and renders the three views once per camera period on
-that thread (GL contexts are thread-bound); every `t` is host monotonic time. Arm and gripper states are
+simulated time. In realtime two background threads start with the first `connect()`: one steps the
+physics at the control period, paced to `time.monotonic()`; the other renders the three views once per
+camera period (1/fps of host time) from a snapshot of the state, so a slow render (OSMesa on a small
+CPU) delays frames, never the physics, the arm states or the executor. The render thread owns the only
+GL context of the process and frees it when it ends; every `t` is host monotonic time. Arm and gripper states are
 fresh at every 2 ms physics step (the real controller streams 1 kHz).
 """
 
@@ -44,6 +46,7 @@ class SimRig:
         self._cond = threading.Condition(twin.lock)
         self._users = 0
         self._thread: threading.Thread | None = None
+        self._render_thread: threading.Thread | None = None
         self._stop = threading.Event()
         self.error: BaseException | None = None
 
@@ -54,17 +57,20 @@ class SimRig:
             self._users += 1
             if self.twin.clock == "realtime" and self._thread is None:
                 self._stop.clear()
-                self._thread = threading.Thread(target=self._run, name="sim-rig", daemon=True)
+                self._thread = threading.Thread(target=self._run, name="sim-physics", daemon=True)
+                self._render_thread = threading.Thread(target=self._render_loop, name="sim-render", daemon=True)
                 self._thread.start()
+                self._render_thread.start()
 
     def release(self) -> None:
         with self._cond:
             self._users = max(0, self._users - 1)
-            thread = self._thread if self._users == 0 else None
-        if thread is not None:
+            threads = [t for t in (self._thread, self._render_thread) if t is not None] if self._users == 0 else []
+        if threads:
             self._stop.set()
-            thread.join(timeout=5.0)
-            self._thread = None
+            for thread in threads:
+                thread.join(timeout=5.0)
+            self._thread = self._render_thread = None
 
     @property
     def running(self) -> bool:
@@ -75,23 +81,35 @@ class SimRig:
             self.twin.sync_wall_clock()
             while not self._stop.is_set():
                 self.twin.step(self.twin.control_dt)
-                self.poll_frames()
         except BaseException as exc:  # surfaced to callers through DeviceError
-            log.exception("sim rig thread stopped")
+            log.exception("sim physics thread stopped")
+            self.error = exc
+
+    def _render_loop(self) -> None:
+        """Realtime: render at `fps` of host time; a late render skips the periods it missed (no burst)."""
+        period = 1.0 / self.fps
+        try:
+            with self._cond:
+                mujoco.mj_copyData(self._render_data, self.twin.model, self.twin.data)
+            self.twin.renderer.render(self._render_data)  # warm-up: GL context and scene set-up
+            due = time.monotonic()
+            while not self._stop.is_set():
+                now = time.monotonic()
+                if now < due:
+                    self._stop.wait(due - now)
+                    continue
+                due = max(due + period, now)
+                self._render_snapshot(self._frame_tick + 1)
+        except BaseException as exc:
+            log.exception("sim render thread stopped")
             self.error = exc
         finally:
-            self.twin.close()
+            self.twin.close()  # this thread's GL context, released once, on the thread that made it
 
-    # -------------------------------------------------------------- frames
-
-    def poll_frames(self) -> None:
-        """Render all views if a new camera period has started since the last render.
-
-        The state is copied under the twin's lock and rendered outside it, so state reads and commands
-        from other threads do not wait for the (slow) render.
-        """
+    def _render_snapshot(self, tick: int) -> None:
+        """Copy the state under the twin's lock and render outside it (state reads and commands from
+        other threads do not wait for the render); frame `tick` unless it was rendered already."""
         with self._cond:
-            tick = int(np.floor(self.twin.sim_time * self.fps + 1e-9))
             if tick <= self._frame_tick:
                 return
             self._frame_tick = tick
@@ -105,6 +123,13 @@ class SimRig:
                 for cam, img in images.items()
             }
             self._cond.notify_all()
+
+    # -------------------------------------------------------------- frames
+
+    def poll_frames(self) -> None:
+        """Lockstep: render all views if a new camera period of simulated time has started since the
+        last render. The state is copied under the twin's lock and rendered outside it."""
+        self._render_snapshot(int(np.floor(self.twin.sim_time * self.fps + 1e-9)))
 
     def reset_frames(self) -> None:
         with self._cond:

@@ -6,26 +6,14 @@ is reported as `sim config: arms.motion.max_linear_vel = 'fast', expected a posi
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from rig.config import ConfigError, load_yaml
+from rig.config import ConfigError, deep_merge, load_yaml
 
 DEFAULT_CONFIG = "sim.yaml"
-
-
-def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """Recursive merge: mappings merge key by key, anything else in `override` replaces `base`."""
-    out = copy.deepcopy(dict(base))
-    for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
 
 
 class SimConfig:

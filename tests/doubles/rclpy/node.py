@@ -277,6 +277,25 @@ class Node:
         head = prefix + "."
         return {k[len(head):]: v for k, v in self._parameters.items() if k.startswith(head)}
 
+    def add_on_set_parameters_callback(self, callback: Callable[[list[Parameter]], Any]) -> None:
+        self._set_callbacks = [*getattr(self, "_set_callbacks", []), callback]
+
+    def set_parameters(self, parameter_list: list[Parameter]) -> list[Any]:
+        """Like rclpy: each callback sees the list first; the values change only when all accept."""
+        results = []
+        for param in parameter_list:
+            result = None
+            for callback in getattr(self, "_set_callbacks", []):
+                result = callback([param])
+                if not result.successful:
+                    break
+            if result is None or result.successful:
+                if param.name not in self._parameters and not self._allow_undeclared:
+                    raise ParameterNotDeclaredException(param.name)
+                self._parameters[param.name] = param
+            results.append(result)
+        return results
+
     def destroy_node(self) -> None:
         self.destroyed = True
         self.context.remove_node(self)
