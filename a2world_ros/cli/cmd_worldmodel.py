@@ -185,7 +185,10 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_predict)
 
 
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_inspect, _add_train, _add_predict]
+from a2world_ros.cli.worldmodel_rollout import add_rollout  # noqa: E402 (kept next to the list it extends)
+
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_inspect, _add_train, _add_predict,
+                                                                   add_rollout]
 """Subcommand builders, in the order `--help` lists them."""
 
 
