@@ -30,6 +30,7 @@ class SegmentSettings:
     cameras: list[str] | None = None
     frame_stride: int = 3
     action_source: str = "state"
+    history: HistoryConfig | None = None  # the sampler an A2World-sim checkpoint was trained with
 
     @classmethod
     def of_checkpoint(cls, path: str | os.PathLike[str]) -> SegmentSettings:
@@ -41,8 +42,9 @@ class SegmentSettings:
 
         _, info = read_own_config(p)
         meta = (info.get("metadata") or {}).get("training") or {}
+        history = HistoryConfig.from_dict(dict(meta["history"])) if isinstance(meta.get("history"), dict) else None
         return cls(list(meta["cameras"]) if meta.get("cameras") else None, int(meta.get("frame_stride", 3)),
-                   str(meta.get("action_source", "state")))
+                   str(meta.get("action_source", "state")), history)
 
 
 @dataclass

@@ -64,17 +64,21 @@ def history_config(history: HistoryConfig | str | None) -> HistoryConfig:
 
 
 @torch.no_grad()
-def encode_history(vae: torch.nn.Module, frames: NDArray[np.uint8],
+def encode_history(vae: torch.nn.Module, frames: NDArray[np.uint8] | torch.Tensor,
                    temporal_window: int = HISTORY_TEMPORAL_WINDOW) -> torch.Tensor:
-    """History frames uint8 (V, m, H, W, 3) -> latents (1, C, V * Th, h, w), views packed view-major.
+    """History frames uint8 (V, m, H, W, 3) or a batch (B, V, m, H, W, 3) -> latents (B, C, V * Th, h, w)
+    (B = 1 for unbatched input), views packed view-major.
 
     As released: the V * m frames form one clip (view after view), encoded with the tokenizer's temporal
     window, and the latents are split evenly over the views (so the first latent of a view may mix frames
     of the previous view, like the release).
     """
-    V, m = frames.shape[:2]
-    clip = torch.from_numpy(np.ascontiguousarray(frames.reshape(V * m, *frames.shape[2:])))
-    video = clip.permute(3, 0, 1, 2).float()[None] / 127.5 - 1.0  # (1, 3, V*m, H, W)
+    pix = torch.as_tensor(np.ascontiguousarray(frames)) if isinstance(frames, np.ndarray) else frames
+    if pix.ndim == 5:
+        pix = pix[None]
+    B, V, m = pix.shape[:3]
+    clip = pix.reshape(B, V * m, *pix.shape[3:])
+    video = clip.permute(0, 4, 1, 2, 3).float() / 127.5 - 1.0  # (B, 3, V*m, H, W)
     from worldmodel.vae.model import FrameCountError
 
     try:

@@ -225,10 +225,10 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_predict)
 
 
-from a2world_ros.cli.worldmodel_rollout import add_rollout  # noqa: E402 (kept next to the list it extends)
+from a2world_ros.cli.worldmodel_sim import add_rollout, add_train_sim  # noqa: E402 (next to the list it extends)
 
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_inspect, _add_train, _add_train_vae,
-                                                                    _add_predict, add_rollout]
+                                                                    _add_predict, add_train_sim, add_rollout]
 """Subcommand builders, in the order `--help` lists them."""
 
 

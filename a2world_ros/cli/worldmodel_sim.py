@@ -1,5 +1,6 @@
-"""`a2world worldmodel rollout`: a long autoregressive rollout along a recorded episode, written as
-real | predicted | difference per view (worldmodel/episode_rollout.py does the work)."""
+"""A2World-sim commands: `a2world worldmodel train-sim` (worldmodel/train_sim.py) and `a2world worldmodel
+rollout`, a long autoregressive rollout along a recorded episode written as real | predicted | difference
+per view (worldmodel/episode_rollout.py does the work)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,49 @@ Examples:
 """
 
 
+TRAIN_SIM_DESCRIPTION = """\
+Fine-tune A2World-sim (history-aware) from a base A2World checkpoint. Arguments are Hydra overrides of
+config/worldmodel/train_sim.yaml (train.yaml plus history.* and self_forcing.*; docs/worldmodel_sim.md):
+  init_from=CKPT                 base checkpoint (ours or a2world-pretrained.pt); shared trunk copied
+  history.sampler=arc_dual       release | release_training | arc_single | arc_dual | sliding_window | none
+  self_forcing.mode=release      release | teacher_free | off; self_forcing.warmup_steps, .probability
+
+Example:
+  a2world worldmodel train-sim data.roots=[/work/data/multitask_96x128/train] vae=embedded \\
+      vae_weights=/work/data/ckpt/vae_tiny/vae.safetensors init_from=/work/data/ckpt/wm_tiny \\
+      data.resolution=[96,128] trainer.max_steps=2000 run_dir=runs/wm_sim
+"""
+
+
+def _cmd_train_sim(args: argparse.Namespace) -> int:
+    from rig.config import ConfigError
+    from worldmodel.train import load_train_config
+    from worldmodel.train_sim import TRAIN_SIM_CONFIG_NAME, main
+
+    if args.print_config:
+        import yaml
+
+        try:
+            print(yaml.safe_dump(load_train_config(args.overrides, name=TRAIN_SIM_CONFIG_NAME), sort_keys=False),
+                  end="")
+        except ConfigError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        return 0
+    return main(args.overrides)
+
+
+def add_train_sim(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train-sim", help="fine-tune A2World-sim (history, self-forcing) from a base checkpoint",
+                       description=TRAIN_SIM_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="Hydra overrides, e.g. data.roots=[DIR]")
+    p.add_argument("--print-config", action="store_true", help="print the composed config and exit")
+    p.set_defaults(func=_cmd_train_sim)
+
+
 def _cmd_rollout(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from worldmodel.episode_rollout import (
         SegmentSettings,
         comparison_video,
@@ -45,7 +88,9 @@ def _cmd_rollout(args: argparse.Namespace) -> int:
         if args.cameras:
             settings.cameras = list(args.cameras)
         segment = load_segment(root, episode, args.seconds, predictor, settings, start=args.start)
-        history = HistoryConfig(args.history, budget=args.budget)
+        trained = settings.history or HistoryConfig("release")
+        history = replace(trained, sampler=args.history or trained.sampler,
+                          budget=args.budget if args.budget is not None else trained.budget)
         result = rollout_episode(predictor, segment, history=history, seed=args.seed, steps=args.steps,
                                  progress=not args.no_progress)
         out = write_side_by_side(args.out, [comparison_video(segment.real, result.frames)], fps=segment.fps)
@@ -54,11 +99,11 @@ def _cmd_rollout(args: argparse.Namespace) -> int:
         return 2
     n = next(iter(result.frames.values())).shape[0]
     print(f"wrote {out}: {len(segment.cameras)} views ({', '.join(segment.cameras)}) x {n} frames "
-          f"({(n - 1) / segment.fps:.1f} s predicted), history {args.history}")
+          f"({(n - 1) / segment.fps:.1f} s predicted), history {history.sampler} (budget {history.budget})")
     if args.json:
         report = {
             "checkpoint": str(args.checkpoint), "episode": args.episode, "start": args.start,
-            "history": args.history, "budget": args.budget, "seed": args.seed, "steps": args.steps,
+            "history": history.sampler, "budget": history.budget, "seed": args.seed, "steps": args.steps,
             "fps": segment.fps, "frames": n,
             "all": tail_metrics(segment.real, result.frames, segment.fps),
             "last": tail_metrics(segment.real, result.frames, segment.fps, args.last_seconds),
@@ -80,9 +125,10 @@ def add_rollout(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seconds", type=float, required=True, help="seconds to predict (rounded up to 20-frame chunks)")
     p.add_argument("--out", required=True, help="output mp4")
     p.add_argument("--start", type=int, default=0, help="first source frame of the episode (default 0)")
-    p.add_argument("--history", choices=SAMPLERS, default="arc_dual",
-                   help="history sampler of A2World-sim (default arc_dual: the paper's Algorithm 2)")
-    p.add_argument("--budget", type=int, default=20, help="history frames the network sees (release: 20)")
+    p.add_argument("--history", choices=SAMPLERS, default=None,
+                   help="history sampler of A2World-sim (default: the one it was trained with, else release)")
+    p.add_argument("--budget", type=int, default=None,
+                   help="history frames the network sees (default: as trained, else 20)")
     p.add_argument("--steps", type=int, default=None, help="sampler steps (default: the release's 35)")
     p.add_argument("--seed", type=int, default=0, help="noise seed of chunk 0; chunk k uses seed + k")
     p.add_argument("--cameras", nargs="+", default=None, help="cameras (default: the checkpoint's)")
