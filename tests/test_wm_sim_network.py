@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_wm_network_reference import CROSS_VIEW_MAP, attend, ln, rms, rope_table, rotate
+from test_wm_network_reference import reference_forward, rms
 from torch.nn import functional as F
 
 from a2world_ros.cli.main import main as cli_main
@@ -102,123 +102,46 @@ def history_tokens(sd: dict, hist: torch.Tensor, pe_dim: int) -> torch.Tensor:
 
 
 def reference_sim_forward(net: A2WorldSimNet, x, t, a, ids, cond, history, state) -> torch.Tensor:
+    """The base literal forward with the release's history memory and biased history cross-attention."""
     cfg = net.config
     sd = dict(net.state_dict())
-    B, C, VT, H, W = x.shape
+    B, _, VT, H, W = x.shape
     V = ids.shape[1]
     T, Th = VT // V, history.shape[2] // V
-    h, w = H // 2, W // 2
-    L = h * w
-    D, nh, hd = cfg.model_channels, cfg.num_heads, cfg.head_dim
-
-    vemb = sd["view_embeddings.weight"][ids].repeat_interleave(T, dim=1).permute(0, 2, 1)[..., None, None]
-    inp = torch.cat([x, cond, torch.zeros(B, 1, VT, H, W, dtype=x.dtype), vemb.expand(B, 7, VT, H, W)], dim=1)
-    feats = torch.zeros(B, VT, h, w, inp.shape[1] * 4, dtype=x.dtype)
-    for ch in range(inp.shape[1]):
-        for m in range(2):
-            for n in range(2):
-                feats[..., ch * 4 + m * 2 + n] = inp[:, ch, :, m::2, n::2]
-    tok = feats @ sd["x_embedder_multiview.proj.1.weight"].T
-
-    def mlp(prefix: str, z: torch.Tensor) -> torch.Tensor:
-        z = F.gelu(z @ sd[f"{prefix}.fc1.weight"].T + sd[f"{prefix}.fc1.bias"], approximate="tanh")
-        return z @ sd[f"{prefix}.fc2.weight"].T + sd[f"{prefix}.fc2.bias"]
-
-    A = a.reshape(B, 1, -1)
-    freqs = torch.exp(-math.log(10000) * torch.arange(D // 2, dtype=x.dtype) / (D // 2))
-    sinus = torch.cat([torch.cos(t[..., None] * freqs), torch.sin(t[..., None] * freqs)], dim=-1)
-    lora = (F.silu(sinus @ sd["t_embedder.1.linear_1.weight"].T) @ sd["t_embedder.1.linear_2.weight"].T
-            + mlp("action_embedder_B_3D_agi", A))
-    emb = rms(sinus + mlp("action_embedder_B_D_agi", A), sd["t_embedding_norm.weight"])
-    ang = rope_table(cfg, T, h, w, 10.0).repeat(V, 1)
-
-    # history: tokens per view, memory = mem_to_k/v of the tokens, bias from the permuted state
+    L = (H // 2) * (W // 2)
+    nh, hd = cfg.num_heads, cfg.head_dim
     mem = [[history_tokens(sd, history[b, :, v * Th:(v + 1) * Th], cfg.history_pe_dim) for v in range(V)]
            for b in range(B)]
     bias = []
     for b in range(B):
         plane = state[b].permute(1, 0, 2)  # (slots, future, 22): slots become target latents (release)
-        cells = bilinear(plane, T, Th)
-        z = F.silu(cells @ sd["vpb.mlp.0.weight"].T + sd["vpb.mlp.0.bias"]) @ sd["vpb.mlp.2.weight"].T
+        z = F.silu(bilinear(plane, T, Th) @ sd["vpb.mlp.0.weight"].T + sd["vpb.mlp.0.bias"]) @ sd["vpb.mlp.2.weight"].T
         cell_bias = (z[..., 0] + sd["vpb.mlp.2.bias"]).clamp(-10, 10)
         bias.append(cell_bias.repeat_interleave(L, 0).repeat_interleave(L, 1))  # (T*L, Th*L)
 
     def heads(z: torch.Tensor) -> torch.Tensor:
         return z.reshape(*z.shape[:-1], nh, hd)
 
-    def attend_bias(q, k, v, bias_qk):
-        logits = torch.einsum("qhd,khd->hqk", q, k) / math.sqrt(hd) + bias_qk[None]
-        return torch.einsum("hqk,khd->qhd", logits.softmax(-1), v).reshape(q.shape[0], -1)
+    def extend_kv(p: str, b: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        ks, vs = [], []
+        for j in range(V):  # per view: [memory of view j ; tokens of view j] (no RoPE on memory)
+            mk = mem[b][j] @ sd["mem_to_k.weight"].T
+            mv = mem[b][j] @ sd["mem_to_v.weight"].T
+            ks += [rms(heads(mk @ sd[p + "self_attn.k_proj.weight"].T), sd[p + "self_attn.k_norm.weight"]),
+                   k[j * T * L:(j + 1) * T * L]]
+            vs += [heads(mv @ sd[p + "self_attn.v_proj.weight"].T), v[j * T * L:(j + 1) * T * L]]
+        return torch.cat(ks), torch.cat(vs)
 
-    for i in range(cfg.num_blocks):
-        p = f"blocks.{i}."
-
-        def mod(name: str, p: str = p) -> list[torch.Tensor]:
-            m = F.silu(emb) @ sd[f"{p}{name}.1.weight"].T @ sd[f"{p}{name}.2.weight"].T + lora
-            return [c[:, :, None, None, :] for c in m.chunk(3, dim=-1)]
-
-        sh, sc, g = mod("adaln_modulation_self_attn")
-        xn = (ln(tok) * (1 + sc) + sh).reshape(B, -1, D)
-        out = torch.zeros_like(xn)
-        for b in range(B):
-            q = rotate(rms(heads(xn[b] @ sd[p + "self_attn.q_proj.weight"].T), sd[p + "self_attn.q_norm.weight"]), ang)
-            k = rotate(rms(heads(xn[b] @ sd[p + "self_attn.k_proj.weight"].T), sd[p + "self_attn.k_norm.weight"]), ang)
-            v = heads(xn[b] @ sd[p + "self_attn.v_proj.weight"].T)
-            ks, vs = [], []
-            for j in range(V):  # per view: [memory of view j ; tokens of view j] (no RoPE on memory)
-                mk = mem[b][j] @ sd["mem_to_k.weight"].T
-                mv = mem[b][j] @ sd["mem_to_v.weight"].T
-                ks += [rms(heads(mk @ sd[p + "self_attn.k_proj.weight"].T), sd[p + "self_attn.k_norm.weight"]),
-                       k[j * T * L:(j + 1) * T * L]]
-                vs += [heads(mv @ sd[p + "self_attn.v_proj.weight"].T), v[j * T * L:(j + 1) * T * L]]
-            out[b] = attend(q, torch.cat(ks), torch.cat(vs)) @ sd[p + "self_attn.output_proj.weight"].T
-        tok = tok + g * out.reshape(tok.shape)
-
-        xv = F.layer_norm(tok, (D,), sd[p + "layer_norm_cross_view_attn.weight"],
-                          sd[p + "layer_norm_cross_view_attn.bias"], eps=1e-6).reshape(B, V, T, L, D)
-        cv = torch.zeros_like(xv)
-        for b in range(B):
-            pos_of = {int(ids[b, j]): j for j in range(V)}
-            for f in range(T):
-                for j in range(V):
-                    nbrs = [pos_of[n] for n in CROSS_VIEW_MAP[int(ids[b, j])] if n in pos_of]
-                    if not nbrs:
-                        continue
-                    kv = torch.cat([xv[b, n, f] for n in nbrs])
-                    q = rms(heads(xv[b, j, f] @ sd[p + "cross_view_attn.q_proj.weight"].T),
-                            sd[p + "cross_view_attn.q_norm.weight"])
-                    k = rms(heads(kv @ sd[p + "cross_view_attn.k_proj.weight"].T),
-                            sd[p + "cross_view_attn.k_norm.weight"])
-                    v = heads(kv @ sd[p + "cross_view_attn.v_proj.weight"].T)
-                    cv[b, j, f] = attend(q, k, v) @ sd[p + "cross_view_attn.output_proj.weight"].T
-        tok = tok + cv.reshape(tok.shape)
-
-        sh, sc, g = mod("adaln_modulation_cross_attn")
-        xn = (ln(tok) * (1 + sc) + sh).reshape(B, V, T * L, D)
-        out = torch.zeros_like(xn)
+    def cross_attn(p: str, b: int, j: int, queries: torch.Tensor) -> torch.Tensor:
         c = p + "cross_biased_attn.core."
-        for b in range(B):
-            for j in range(V):
-                q = rms(heads(xn[b, j] @ sd[c + "q_proj.weight"].T), sd[c + "q_norm.weight"])
-                k = rms(heads(mem[b][j] @ sd[c + "k_proj.weight"].T), sd[c + "k_norm.weight"])
-                v = heads(mem[b][j] @ sd[c + "v_proj.weight"].T)
-                out[b, j] = attend_bias(q, k, v, bias[b]) @ sd[c + "out_proj.weight"].T
-        tok = out.reshape(tok.shape) * g + tok
+        q = rms(heads(queries @ sd[c + "q_proj.weight"].T), sd[c + "q_norm.weight"])
+        k = rms(heads(mem[b][j] @ sd[c + "k_proj.weight"].T), sd[c + "k_norm.weight"])
+        v = heads(mem[b][j] @ sd[c + "v_proj.weight"].T)
+        logits = torch.einsum("qhd,khd->hqk", q, k) / math.sqrt(hd) + bias[b][None]
+        out = torch.einsum("hqk,khd->qhd", logits.softmax(-1), v).reshape(q.shape[0], -1)
+        return out @ sd[c + "out_proj.weight"].T
 
-        sh, sc, g = mod("adaln_modulation_mlp")
-        xn = ln(tok) * (1 + sc) + sh
-        tok = tok + g * (F.gelu(xn @ sd[p + "mlp.layer1.weight"].T) @ sd[p + "mlp.layer2.weight"].T)
-
-    m = (F.silu(emb) @ sd["final_layer.adaln_modulation.1.weight"].T @ sd["final_layer.adaln_modulation.2.weight"].T
-         + lora[..., : 2 * D])
-    shift, scale = (c[:, :, None, None, :] for c in m.chunk(2, dim=-1))
-    y = (ln(tok) * (1 + scale) + shift) @ sd["final_layer.linear.weight"].T
-    res = torch.zeros(B, C, VT, H, W, dtype=x.dtype)
-    for p1 in range(2):
-        for p2 in range(2):
-            for ch in range(C):
-                res[:, ch, :, p1::2, p2::2] = y[..., p1 * 2 * C + p2 * C + ch]
-    return res
+    return reference_forward(net, x, t, a, ids, cond, extend_kv=extend_kv, cross_attn=cross_attn)
 
 
 def tiny_sim(seed: int = 0) -> A2WorldSimNet:

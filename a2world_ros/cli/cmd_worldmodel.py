@@ -25,6 +25,20 @@ Examples:
 """
 
 
+def print_config(compose: Callable[[list[str]], dict], overrides: list[str]) -> int:
+    """`--print-config` of the Hydra-configured commands: the composed config as YAML (exit 0), or the error (2)."""
+    import yaml
+
+    from rig.config import ConfigError
+
+    try:
+        print(yaml.safe_dump(compose(list(overrides)), sort_keys=False), end="")
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _cmd_inspect(args: argparse.Namespace) -> int:
     from worldmodel.checkpoint import CheckpointError, inspect_checkpoint
 
@@ -96,18 +110,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.nproc}",
                "-m", "worldmodel.train", *args.overrides]
         return subprocess.call(cmd)
-    from rig.config import ConfigError
     from worldmodel.train import load_train_config, main
 
     if args.print_config:
-        import yaml
-
-        try:
-            print(yaml.safe_dump(load_train_config(args.overrides), sort_keys=False), end="")
-        except ConfigError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        return 0
+        return print_config(load_train_config, args.overrides)
     return main(args.overrides)
 
 
@@ -138,18 +144,10 @@ Example:
 
 
 def _cmd_train_vae(args: argparse.Namespace) -> int:
-    from rig.config import ConfigError
     from worldmodel.vae.train import load_config, main
 
     if args.print_config:
-        import yaml
-
-        try:
-            print(yaml.safe_dump(load_config(args.overrides), sort_keys=False), end="")
-        except ConfigError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        return 0
+        return print_config(load_config, args.overrides)
     return main(args.overrides)
 
 

@@ -40,20 +40,12 @@ Example:
 
 
 def _cmd_train_sim(args: argparse.Namespace) -> int:
-    from rig.config import ConfigError
+    from a2world_ros.cli.cmd_worldmodel import print_config
     from worldmodel.train import load_train_config
     from worldmodel.train_sim import TRAIN_SIM_CONFIG_NAME, main
 
     if args.print_config:
-        import yaml
-
-        try:
-            print(yaml.safe_dump(load_train_config(args.overrides, name=TRAIN_SIM_CONFIG_NAME), sort_keys=False),
-                  end="")
-        except ConfigError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        return 0
+        return print_config(lambda o: load_train_config(o, name=TRAIN_SIM_CONFIG_NAME), args.overrides)
     return main(args.overrides)
 
 

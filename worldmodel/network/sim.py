@@ -27,22 +27,7 @@ from torch.nn import functional as F
 
 from worldmodel.network.a2world import A2WorldNet, VariantContext
 from worldmodel.network.block import A2WorldBlock, BlockInputs
-from worldmodel.network.layers import compute_dtype, trunc_normal_
-
-
-class PlainRMSNorm(nn.Module):
-    """RMSNorm in the input dtype (no fp32 upcast): the release's q/k norm inside `cross_biased_attn`."""
-
-    def __init__(self, dim: int, eps: float = 1e-6) -> None:
-        super().__init__()
-        self.eps = eps
-        self.weight = nn.Parameter(torch.ones(dim))
-
-    def reset_parameters(self) -> None:
-        nn.init.ones_(self.weight)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight.to(x.dtype)
+from worldmodel.network.layers import RMSNorm, compute_dtype, trunc_normal_
 
 
 class BiasedAttentionCore(nn.Module):
@@ -55,8 +40,8 @@ class BiasedAttentionCore(nn.Module):
         self.q_proj = nn.Linear(query_dim, inner, bias=False)
         self.k_proj = nn.Linear(context_dim, inner, bias=False)
         self.v_proj = nn.Linear(context_dim, inner, bias=False)
-        self.q_norm = PlainRMSNorm(head_dim, eps)
-        self.k_norm = PlainRMSNorm(head_dim, eps)
+        self.q_norm = RMSNorm(head_dim, eps, upcast=False)  # the release: no fp32 upcast here
+        self.k_norm = RMSNorm(head_dim, eps, upcast=False)
         self.out_proj = nn.Linear(inner, query_dim, bias=False)
 
 
