@@ -99,3 +99,21 @@ def test_rollout_command_on_the_trained_sim(sim_run, tmp_path, capsys) -> None:
     rc = cli_main(["worldmodel", "rollout", "--checkpoint", str(sim_run["result"].checkpoint),
                    "--episode", f"{sim_run['data']}:1", "--seconds", "30", "--out", str(out)])
     assert rc == 2 and "need" in capsys.readouterr().err
+
+
+def test_self_forcing_with_cached_latents_swaps_the_conditioning_latent(sim_run, monkeypatch) -> None:
+    trainer = sim_run["trainer"]
+    batch = next(iter(trainer._loader(trainer.sampler)))
+    B, V = batch["pixels"].shape[:2]
+    generated = torch.randint(0, 256, (B, V, 21, TWIN_SIZE, TWIN_SIZE, 3), dtype=torch.uint8)
+    monkeypatch.setattr(trainer, "_generate_forcing", lambda b: generated)
+    clean = trainer.latents(batch)  # what a latent cache would hold
+    cached = {k: v for k, v in batch.items() if k != "pixels"}
+    cached["latents"] = clean.reshape(B, -1, V, 6, *clean.shape[-2:]).permute(0, 2, 1, 3, 4, 5)
+    cached["gap"] = torch.tensor([2] + [0] * (B - 1))
+    out = trainer.latents(trainer.prepare_batch(cached))
+    want = trainer._encode_frames(generated[:1, :, 2:3])  # (1, C, V, h, w)
+    for v in range(V):
+        torch.testing.assert_close(out[0, :, v * 6], want[0, :, v])
+        torch.testing.assert_close(out[0, :, v * 6 + 1:(v + 1) * 6], clean[0, :, v * 6 + 1:(v + 1) * 6])
+    torch.testing.assert_close(out[1:], clean[1:])  # gap 0: untouched

@@ -104,8 +104,6 @@ class SimTrainer(Trainer):
                 raise ConfigError(f"training config: missing section {section!r}")
         self.history = HistoryConfig.from_dict(dict(cfg["history"]), source="training config: history")
         self.self_forcing = SelfForcingConfig.from_dict(dict(cfg["self_forcing"]))
-        if cfg["data"].get("latent_cache"):
-            raise ConfigError("data.latent_cache must be null for A2World-sim (history is encoded on the fly)")
         if cfg["net"].get("variant") != "a2world_sim":
             raise ConfigError(f"net.variant={cfg['net'].get('variant')!r}: train-sim needs an a2world_sim net "
                               "(net=tiny_sim or net=a2world_sim_2b)")
@@ -208,23 +206,41 @@ class SimTrainer(Trainer):
             return batch
         generated = self._generate_forcing(batch)
         batch = dict(batch)
-        pixels = batch["pixels"].clone()
+        B = gaps.shape[0]
+        condition = generated[torch.arange(B), :, gaps.clamp(min=0)]  # (B, V, H, W, 3): window frame `gap`
         hist = batch.get("history_pixels")
         hist = None if hist is None else hist.clone()
-        for b in range(pixels.shape[0]):
+        for b in range(B):
             g = int(gaps[b])
-            if g == 0:
-                continue
-            pixels[b, :, 0] = generated[b, :, g]
-            if hist is not None:
+            if g and hist is not None:
                 k = batch["history_nodes"][b] - batch["forcing_start"][b]  # window index of each slot's node
                 for j in torch.nonzero((k >= 1) & (k <= g)).flatten().tolist():
                     hist[b, :, j] = generated[b, :, int(k[j])]
-        batch["pixels"] = pixels
+        active = gaps > 0
+        if "pixels" in batch:
+            pixels = batch["pixels"].clone()
+            pixels[active, :, 0] = condition[active]
+            batch["pixels"] = pixels
+        else:  # cached clip latents: only the conditioning latent is re-encoded (latent 0 depends on frame 0 only)
+            batch["condition_pixels"], batch["condition_active"] = condition, active
         if hist is not None:
             batch["history_pixels"] = hist
         self.forcing_steps += 1
         return batch
+
+    def latents(self, batch: dict[str, Any]) -> torch.Tensor:
+        """Clip latents; with a latent cache, self-forced conditioning latents are swapped in."""
+        x0 = super().latents(batch)
+        if "condition_pixels" not in batch:
+            return x0
+        V = batch["view_ids"].shape[1]
+        T = x0.shape[2] // V
+        z = self._encode_frames(batch["condition_pixels"][:, :, None])  # (B, C, V, h, w)
+        active = batch["condition_active"].to(x0.device)
+        x0 = x0.clone()
+        x0[active.nonzero().flatten()[:, None], :, torch.arange(V, device=x0.device) * T] = \
+            z[active].permute(0, 2, 1, 3, 4)
+        return x0
 
 
 def train_sim(cfg: dict[str, Any]) -> TrainResult:

@@ -10,7 +10,7 @@ Self-forcing (release): gap g ~ U{min_gap..max_gap}, clamped to n; the forcing w
 before the clip (node n - g, with its own history and actions); window frame g predicts the clip's
 conditioning frame, window frames 1..g also stand in for the history nodes n-g+1..n they predict.
 
-Item keys (besides `ClipDataset`'s `pixels`, `actions`, `view_ids`, `dataset`):
+Item keys (besides `ClipDataset`'s `pixels` or cached `latents`, `actions`, `view_ids`, `dataset`):
 - `history_pixels` uint8 (V, m, H, W, 3), `history_nodes` int64 (m,) episode node of each slot,
   `state` float32 (20, m, 22) path features (absent with the `none` sampler);
 - `gap` int64 (0 = no forcing window), `forcing_pixels` uint8 (V, 21, H, W, 3), `forcing_actions` float32
@@ -50,9 +50,7 @@ class HistoryClipDataset(ClipDataset):
 
     def __init__(self, *args: Any, history: HistoryConfig, min_gap: int = 2, max_gap: int = 10,
                  **kwargs: Any) -> None:
-        kwargs["preload"] = True
-        if kwargs.get("latent_cache") is not None:
-            raise DataError("A2World-sim training encodes history frames on the fly: set data.latent_cache=null")
+        kwargs["preload"] = True  # history frames come from the decoded episodes (also with a latent cache)
         super().__init__(*args, **kwargs)
         if not 1 <= min_gap <= max_gap:
             raise DataError(f"self_forcing gaps min={min_gap}, max={max_gap}: expected 1 <= min <= max")
