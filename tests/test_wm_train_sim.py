@@ -117,3 +117,19 @@ def test_self_forcing_with_cached_latents_swaps_the_conditioning_latent(sim_run,
         torch.testing.assert_close(out[0, :, v * 6], want[0, :, v])
         torch.testing.assert_close(out[0, :, v * 6 + 1:(v + 1) * 6], clean[0, :, v * 6 + 1:(v + 1) * 6])
     torch.testing.assert_close(out[1:], clean[1:])  # gap 0: untouched
+
+
+def test_history_ablation_runner(sim_run, tmp_path) -> None:
+    from worldmodel.sim_ablation import long_episodes, main
+
+    assert long_episodes(sim_run["data"], 4.0) == [0, 1] and long_episodes(sim_run["data"], 30.0) == []
+    ckpt = sim_run["result"].checkpoint
+    out = tmp_path / "ablation.json"
+    with one_thread():
+        rc = main(["--data", str(sim_run["data"]), "--seconds", "2", "--last-seconds", "1", "--steps", "1",
+                   "--episodes", "1", "--entry", f"pose:{ckpt}:arc_dual", "--entry", f"none:{ckpt}:none",
+                   "--threads", "1", "--out", str(out)])
+    assert rc == 0
+    res = json.loads(out.read_text())["results"]
+    assert res["pose"]["sampler"] == "arc_dual" and res["none"]["sampler"] == "none"
+    assert res["pose"]["mean"]["psnr"] != res["none"]["mean"]["psnr"]  # the history reaches the prediction
