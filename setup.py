@@ -30,7 +30,8 @@ EXTRAS = {
     # was written against the v1.9.1 headers (tests/doubles/flexivrdk.py mirrors that API).
     "flexiv": ["flexivrdk>=1.9,<2.0"],
     "dev": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.6", "mcap-ros2-support>=0.5", "rosbags>=0.10,<0.12",
-            "websockets>=13"],  # websockets: the openpi-style transport baseline of bench/bench_policy.py
+            "websockets>=13",  # the openpi-style transport baseline of bench/bench_policy.py
+            "scikit-image>=0.22"],  # reference implementation the world-model metrics are checked against
 }
 # Nested config folders (config/worldmodel/net, ...) keep their layout under share/<package>/.
 CONFIG_SUBDIRS = sorted({os.path.dirname(p) for p in glob("config/*/**/*.yaml", recursive=True)})
