@@ -126,7 +126,7 @@ def test_clutch_no_jump_frozen_on_release_and_recenter() -> None:
 
 
 def test_trigger_drives_gripper_only_while_engaged() -> None:
-    session, executor, arms, clock = make_session()
+    session, executor, _arms, clock = make_session()
     dt = 1 / 60
     msgs = [(k * dt, frame(k, k * dt, trigger={"right": 1.0})) for k in range(10)]
     msgs += [((10 + k) * dt, frame(10 + k, (10 + k) * dt, grip={"right": 1.0}, trigger={"right": 1.0}))
@@ -139,7 +139,7 @@ def test_trigger_drives_gripper_only_while_engaged() -> None:
 def test_stream_loss_disengages_within_the_timeout() -> None:
     cfg = load_teleop_config()
     cfg = replace(cfg, stream=replace(cfg.stream, loss_timeout_s=0.2))
-    session, executor, arms, clock = make_session(cfg)
+    session, executor, _arms, clock = make_session(cfg)
     dt = 1 / 60
     msgs = [(k * dt, frame(k, k * dt, grip={"left": 1.0, "right": 1.0})) for k in range(30)]
     _run(session, executor, clock, msgs)
