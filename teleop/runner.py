@@ -61,6 +61,7 @@ class TeleopRunner:
                                        extra={"input": input_label, "rig": "sim" if self.twin else "real"},
                                        on_end=self._episode_ended)
         self.messages: list[str] = []
+        self._scene_extra()
         self._stop = threading.Event()
         self._pending_reset = False
         self._reset_between_episodes = True
@@ -103,6 +104,13 @@ class TeleopRunner:
     def stop(self) -> None:
         self._stop.set()
 
+    def _scene_extra(self) -> None:
+        """Twin: the scene's task and seed go with the next episode (`a2world data replay` resets to them)."""
+        if self.twin is not None:
+            self.episodes.extra["seed"] = self.seed + self.resets
+            if self.twin.task is not None:
+                self.episodes.extra["task"] = self.twin.task.name
+
     def _episode_ended(self, saved: bool) -> None:
         if self.twin is not None and self._reset_between_episodes:
             self._pending_reset = True
@@ -114,6 +122,7 @@ class TeleopRunner:
         self.session.release_all(now)
         self.executor.clear()
         self.twin.reset_state(self.seed + self.resets)
+        self._scene_extra()
         for cam in self.rig.cameras.values():
             sim_rig = getattr(cam, "rig", None)
             if sim_rig is not None and hasattr(sim_rig, "reset_frames"):
