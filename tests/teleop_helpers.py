@@ -32,10 +32,10 @@ def moved(arm: str, dx: float = 0.0, dy: float = 0.0, dz: float = 0.0) -> np.nda
     return pose
 
 
-def make_session(config: TeleopConfig | None = None):
-    """A session over recording arms at HOME (lockstep clock): (session, executor, arms, clock)."""
+def make_session(config: TeleopConfig | None = None, clock=None):
+    """A session over recording arms at HOME (default: lockstep clock): (session, executor, arms, clock)."""
     config = config or load_teleop_config()
-    clock = LockstepClock(0.0)
+    clock = clock if clock is not None else LockstepClock(0.0)
     arms = {n: RecordingArm(n, clock=clock) for n in ARM_NAMES}
     grippers = {n: RecordingGripper(n) for n in ARM_NAMES}
     guard = SafetyGuard(replace(config.guard, watch=()), arms, grippers)
