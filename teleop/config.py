@@ -4,7 +4,7 @@ names (`guard_config`, normally config/policy.yaml) so there is one set of limit
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -57,10 +57,15 @@ def _buttons(data: Mapping[str, Any], where: str) -> dict[str, str]:
 
 def parse_teleop_config(params: Mapping[str, Any], where: str = "teleop.yaml: teleop") -> TeleopConfig:
     """TeleopConfig from the `teleop` node's parameter mapping."""
-    reject_unknown(params, {"guard_config", "operator", "observation_hz", "stream", "retarget", "buttons",
-                            "executor", "webxr"}, where)
+    reject_unknown(params, {"guard_config", "guard_watch", "operator", "observation_hz", "stream", "retarget",
+                            "buttons", "executor", "webxr"}, where)
     guard_file = get_str(params, "guard_config", where, "policy.yaml")
     guard = load_guard_config(node_params(load_yaml(guard_file), "/**"), f"{guard_file}: guard")
+    if "guard_watch" in params:
+        watch = params["guard_watch"]
+        if not isinstance(watch, (list, tuple)) or not all(isinstance(w, str) for w in watch):
+            raise ConfigError(f"{where}.guard_watch: {watch!r}, expected a list of source names")
+        guard = replace(guard, watch=tuple(watch))
     web = get_mapping(params, "webxr", where, {})
     reject_unknown(web, set(WebXRConfig.__dataclass_fields__), f"{where}.webxr")
     webxr = WebXRConfig(host=get_str(web, "host", f"{where}.webxr", "0.0.0.0"),

@@ -120,7 +120,8 @@ class TeleopSession:
         return {arm: c.engaged for arm, c in self.clutches.items()}
 
     def status(self) -> dict[str, Any]:
-        guard = {k: int(v) for k, v in self.guard.counters.items() if not k.startswith("blocked_") and k != "reset"}
+        counters = self.guard.diagnostics(time.monotonic())["counters"]  # a copy taken under the guard's lock
+        guard = {k: int(v) for k, v in counters.items() if not k.startswith("blocked_") and k != "reset"}
         return {
             "engaged": self.engaged(),
             "streaming": self.filter.streaming,
