@@ -164,11 +164,11 @@ def bench_recording(seconds: float) -> None:
             runner.run_realtime(max_seconds=seconds + 1.0, until=lambda: bool(runner.episodes.log.saved))
             wall = time.monotonic() - t0
             rec.wait()
-            saved = runner.episodes.log.saved[0]["frames"] if runner.episodes.log.saved else 0
+            saved = runner.episodes.log.saved[0] if runner.episodes.log.saved else {"frames": 0, "dropped": 0}
             stats = rec.stats
         period = np.diff(ticks)
         print(f"recording, 3 cameras 480x640 at 30 Hz for {seconds:.0f} s ({wall:.1f} s wall): "
-              f"{saved} frames recorded of {seconds * 30:.0f} expected, {stats.frames_dropped} dropped, "
+              f"{saved['frames']} frames recorded of {seconds * 30:.0f} expected, {saved['dropped']} dropped, "
               f"writer queue high water {stats.queue_high_water}, commit {stats.last_commit_s:.2f} s; "
               f"observation period p50 {np.median(period) * 1e3:.1f} ms, p99 {np.percentile(period, 99) * 1e3:.1f} ms")
     finally:

@@ -51,6 +51,7 @@ class EpisodeControl:
         self.mark: bool | None = None
         self.index: int | None = None
         self.frames = 0
+        self.dropped = 0
 
     @property
     def recording(self) -> bool:
@@ -72,7 +73,7 @@ class EpisodeControl:
             if self.recorder is None:
                 return self._refuse("start: no recorder (run with --out DIR)")
             self.index = self.recorder.start_episode(self.instruction)
-            self.mark, self.frames = None, 0
+            self.mark, self.frames, self.dropped = None, 0, 0
             return f"episode {self.index} started: {self.instruction!r}"
         if action in ("success", "failure"):
             if not self.recording:
@@ -97,8 +98,10 @@ class EpisodeControl:
     def add(self, obs: Observation, command: NDArray[np.float64]) -> None:
         """Record one observation with the command in force, while an episode is open."""
         if self.recorder is not None and self.recording and all(c in obs.frames for c in self.recorder.cameras):
-            self.recorder.add(obs, command)
-            self.frames += 1
+            if self.recorder.add(obs, command):
+                self.frames += 1
+            else:
+                self.dropped += 1
 
     def close(self) -> None:
         if self.recording and self.recorder is not None:
@@ -120,10 +123,12 @@ class EpisodeControl:
             self.recorder.end_episode(success, extra)
         except RecorderError as exc:
             return self._refuse(f"stop: {exc}")
-        self.log.saved.append({"episode": index, "success": success, "outcome": outcome, "frames": self.frames})
+        self.log.saved.append({"episode": index, "success": success, "outcome": outcome, "frames": self.frames,
+                               "dropped": self.dropped})
         if self.on_end is not None:
             self.on_end(True)
-        return f"episode {index} saved: {'success' if success else 'failure'} ({outcome}), {self.frames} frames"
+        return (f"episode {index} saved: {'success' if success else 'failure'} ({outcome}), {self.frames} frames"
+                + (f", {self.dropped} dropped (writer behind)" if self.dropped else ""))
 
     def _refuse(self, text: str) -> str:
         self.log.refused.append(text)
