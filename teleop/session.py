@@ -31,10 +31,6 @@ from teleop.protocol import VRCommand, VRFrame
 from teleop.retarget import ArmClutch, VRToBase, headset_yaw
 from teleop.stream import InputFilter
 
-EPISODE_ACTIONS = ("start_stop", "start", "stop", "success", "failure", "discard")
-_COMMAND_ACTIONS = {"start": "start", "stop": "stop", "success": "success", "failure": "failure",
-                    "discard": "discard", "recenter": "recenter"}
-
 
 class TeleopSession:
     """See the module doc. `R_world_base` gives each arm's base orientation (calibration.yaml)."""
@@ -68,7 +64,7 @@ class TeleopSession:
             return False
         with self._lock:
             if isinstance(msg, VRCommand):
-                self._action(_COMMAND_ACTIONS[msg.command])
+                self._action(msg.command)  # protocol commands are action names
                 return True
             self._frame(msg, now)
         self.handle_latency_s.append(time.perf_counter() - t0)

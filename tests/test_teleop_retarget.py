@@ -157,3 +157,26 @@ def test_stream_loss_disengages_within_the_timeout() -> None:
             for k in range(10)]
     _run(session, executor, clock, back)
     assert not session.engaged()["left"]
+
+
+quats = st.tuples(st.floats(-1, 1), st.floats(-1, 1), st.floats(-1, 1), st.floats(-1, 1)).filter(
+    lambda q: np.linalg.norm(q) > 0.1).map(lambda q: np.asarray(q) / np.linalg.norm(q))
+points = st.tuples(st.floats(-1, 1), st.floats(0, 2), st.floats(-1, 1)).map(np.asarray)
+
+
+@given(points, quats, points, quats, st.floats(0, 1), st.floats(0.0, 0.9), st.sampled_from(ARM_NAMES))
+@settings(max_examples=100, deadline=None)
+def test_engaging_never_jumps_and_released_never_moves(p_ctrl, q_ctrl, p_ee, q_ee, opening, smoothing, arm):
+    from teleop.retarget import ArmClutch
+
+    cfg = RetargetConfig(translation_scale=1.7, rotation_scale=0.8, smoothing=smoothing)
+    clutch = ArmClutch(VRToBase(CALIB.T_world_base(arm)[:3, :3], cfg, yaw=0.3))
+    ctrl = np.concatenate([p_ctrl, q_ctrl])
+    anchor = np.concatenate([p_ee * 0.5, q_ee, [opening]])
+    clutch.engage(ctrl, anchor)
+    first = clutch.update(ctrl, 1.0 - opening)  # the same controller pose and trigger as at engage
+    assert np.allclose(first[:3], anchor[:3], atol=1e-9) and np.isclose(first[7], opening)
+    assert (Rotation.from_quat(first[3:7]) * Rotation.from_quat(q_ee).inv()).magnitude() < 1e-6
+    clutch.release(hold=first)
+    assert clutch.update(np.concatenate([p_ctrl + 0.3, q_ctrl]), 0.0) is None
+    assert np.array_equal(clutch.target, first)
