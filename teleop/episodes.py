@@ -3,8 +3,9 @@
 Actions (from controller buttons, the page, the command line and ROS services, all as strings):
 `start` opens an episode with the current instruction; `success` / `failure` mark the open episode
 (the last mark wins); `stop` saves it with its mark; `start_stop` is `start` when idle and `stop` while
-recording; `discard` drops it. A stop without a mark takes the outcome from `judge` (the twin's task
-success) when there is one, else it is saved as a failure with `outcome: unmarked`. Every saved
+recording; `discard` drops it; `instruction:<text>` sets the instruction of the next episodes. A stop
+without a mark takes the outcome from `judge` (the twin's task success) when there is one, else it is
+saved as a failure with `outcome: unmarked`. Every saved
 episode carries the operator, the input, the mark and the teleop counters in its `extra` metadata.
 
 Only the recording thread calls `apply` and `add`; other threads queue actions (`TeleopSession`).
@@ -65,6 +66,12 @@ class EpisodeControl:
 
     def apply(self, action: str, stats: dict[str, Any] | None = None) -> str:
         """Carry out one action; returns what was done (for the operator's log)."""
+        if action.startswith("instruction:"):
+            try:
+                self.set_instruction(action.split(":", 1)[1])
+            except ValueError as exc:
+                return self._refuse(str(exc))
+            return f"instruction of the next episodes: {self.instruction!r}"
         if action == "start_stop":
             action = "stop" if self.recording else "start"
         if action == "start":

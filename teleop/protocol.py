@@ -2,7 +2,8 @@
 
 A **frame** message carries the headset and both controller poses, each controller's buttons and
 analog trigger/grip, a per-message timestamp and a sequence number. A **command** message carries an
-episode command from a page button (start, stop, success, failure, discard, recenter). Both are the same
+episode command from a page button (start, stop, success, failure, discard, recenter, or instruction with
+the next episode's instruction in `text`). Both are the same
 on ZeroMQ (one message per ZeroMQ frame) and on the WebXR page's WebSocket (one binary message each).
 Field by field (docs/teleop.md has the same table):
 
@@ -14,6 +15,7 @@ Field by field (docs/teleop.md has the same table):
     left     map     frame only: {"pose": [7], "trigger": 0..1, "grip": 0..1, "buttons": {name: bool}}
     right    map     frame only: same for the right controller
     command  str     command only: one of COMMANDS
+    text     str     command "instruction" only: the instruction of the next episodes (1..500 characters)
 
 The VR frame is the OpenXR/WebXR convention (`local-floor` reference space): right-handed, metres,
 +y up, -z forward (the way the operator faces at start), +x to the operator's right; quaternions are
@@ -36,7 +38,8 @@ from rig.conventions import ARM_NAMES
 
 VERSION: Final = 1
 KINDS: Final = ("frame", "command")
-COMMANDS: Final = ("start", "stop", "success", "failure", "discard", "recenter")
+COMMANDS: Final = ("start", "stop", "success", "failure", "discard", "recenter", "instruction")
+MAX_TEXT: Final = 500
 MAX_MESSAGE_BYTES: Final = 8192
 """A frame is about 300 bytes; anything this large is malformed (bounds the decoder's work)."""
 QUAT_TOL: Final = 0.05
@@ -73,6 +76,7 @@ class VRCommand:
     seq: int
     t: float
     command: str
+    text: str = ""
 
 
 Message = VRFrame | VRCommand
@@ -142,7 +146,10 @@ def decode(raw: bytes) -> Message:
         command = data.get("command")
         if command not in COMMANDS:
             raise ProtocolError(f"message.command: {command!r}, expected one of {list(COMMANDS)}")
-        return VRCommand(seq, float(t), command)
+        text = data.get("text", "")
+        if command == "instruction" and (not isinstance(text, str) or not 0 < len(text.strip()) <= MAX_TEXT):
+            raise ProtocolError(f"message.text: {text!r:.60}, expected the instruction (1..{MAX_TEXT} characters)")
+        return VRCommand(seq, float(t), command, text.strip() if isinstance(text, str) else "")
     controllers = {arm: _controller(data.get(arm), f"message.{arm}") for arm in ARM_NAMES}
     return VRFrame(seq, float(t), _pose(data.get("headset"), "message.headset"), controllers)
 
@@ -161,12 +168,14 @@ def encode_frame(seq: int, t: float, headset: Any, controllers: Mapping[str, Con
     return msgpack.packb(body, use_bin_type=True)
 
 
-def encode_command(seq: int, t: float, command: str) -> bytes:
-    """msgpack bytes of one command message."""
+def encode_command(seq: int, t: float, command: str, text: str = "") -> bytes:
+    """msgpack bytes of one command message (`text`: the instruction, for command "instruction")."""
     if command not in COMMANDS:
         raise ProtocolError(f"command {command!r}: expected one of {list(COMMANDS)}")
-    return msgpack.packb({"v": VERSION, "kind": "command", "seq": int(seq), "t": float(t), "command": command},
-                         use_bin_type=True)
+    body: dict[str, Any] = {"v": VERSION, "kind": "command", "seq": int(seq), "t": float(t), "command": command}
+    if text:
+        body["text"] = text
+    return msgpack.packb(body, use_bin_type=True)
 
 
 def restamp(raw: bytes, t: float) -> bytes:

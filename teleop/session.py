@@ -64,7 +64,7 @@ class TeleopSession:
             return False
         with self._lock:
             if isinstance(msg, VRCommand):
-                self._action(msg.command)  # protocol commands are action names
+                self._action(msg.command if msg.command != "instruction" else f"instruction:{msg.text}")
                 return True
             self._frame(msg, now)
         self.handle_latency_s.append(time.perf_counter() - t0)

@@ -52,7 +52,12 @@ def test_services_estop_and_diagnostics():
     for k in range(5):
         session.handle(frame(k, k * 0.01, grip={"left": 1.0}), k * 0.01)
     assert session.engaged()["left"]
-    from std_msgs.msg import Bool
+    from std_msgs.msg import Bool, String
+
+    deliver(node, "/teleop/instruction", String(data="lift the red box"))
+    (queued,) = app.runner.session.take_actions()
+    assert app.runner.apply(queued).startswith("instruction of the next episodes")
+    assert app.runner.episodes.instruction == "lift the red box"
 
     deliver(node, "/estop", Bool(data=True))
     assert app.runner.guard.estopped and not session.engaged()["left"]

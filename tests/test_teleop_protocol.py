@@ -28,6 +28,8 @@ def test_frame_round_trip() -> None:
     cmd = decode(encode_command(3, 1.0, "success"))
     assert isinstance(cmd, VRCommand) and cmd.command == "success"
     assert decode(restamp(raw, 99.0)).t == 99.0
+    instr = decode(encode_command(4, 1.0, "instruction", " stack the cups "))
+    assert isinstance(instr, VRCommand) and instr.text == "stack the cups"
 
 
 def _mutate(**changes) -> bytes:
@@ -55,6 +57,7 @@ def _mutate(**changes) -> bytes:
     (_mutate(right={"pose": [0, 0, 0, 0, 0, 0, 1], "buttons": {"a": 1}}), "message.right.buttons"),
     (msgpack.packb({"v": 1, "kind": "command", "seq": 0, "t": 0.0, "command": "explode"}), "message.command"),
     (b"\x00" * 9000, "at most"),
+    (msgpack.packb({"v": 1, "kind": "command", "seq": 0, "t": 0.0, "command": "instruction"}), "message.text"),
     (pickle.dumps({"v": 1}), "msgpack"),
 ])
 def test_malformed_messages_are_named(raw: bytes, needle: str) -> None:

@@ -96,6 +96,8 @@ def test_scripted_stream_in_the_page_reaches_the_session(server) -> None:
                                    timeout=15000)
             assert page.text_content("#s-left") == "ENGAGED"
             page.click("button[data-command=discard]")
+            page.fill("#instruction", "lift the box slowly")
+            page.click("#set-instruction")
             page.wait_for_timeout(500)
         finally:
             browser.close()
@@ -103,6 +105,6 @@ def test_scripted_stream_in_the_page_reaches_the_session(server) -> None:
     assert session.filter.counters["accepted"] >= 60  # late ones (a loaded machine) are dropped and counted
     assert session.filter.counters["malformed"] == 0
     assert session.engaged()["left"] and not session.engaged()["right"]
-    assert "start" in actions and "discard" in actions
+    assert "start" in actions and "discard" in actions and "instruction:lift the box slowly" in actions
     moved = executor.guard.last_command("left")[:3] - HOME[:3]
     assert np.linalg.norm(moved) > 0.005  # the injected forward motion moved the left arm

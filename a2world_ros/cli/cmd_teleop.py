@@ -22,7 +22,8 @@ as `a2world collect`). --vr is
 Controls (config/teleop.yaml buttons): grip = clutch per arm (hold to move that arm), trigger = gripper,
 right A = start / stop episode, right B = mark success, left Y = mark failure, left X = discard,
 thumbstick press = re-centre. The same actions can be typed here (start, stop, success, failure,
-discard, recenter, followed by Enter), clicked on the page, or called as ROS services (teleop_node).
+discard, recenter, or `instruction TEXT` for the next episodes, then Enter), clicked on the page, or
+called as ROS services (teleop_node; the instruction on the /teleop/instruction topic).
 
 On --rig sim the twin runs in real time with --task's scene; each saved or discarded episode resets it
 with the next seed (--seed + k). On --rig real the arms MOVE: keep the e-stop in reach; Ctrl-C latches
@@ -77,9 +78,11 @@ def _stdin_commands(app: object) -> None:
 
     assert isinstance(app, TeleopApp)
     for line in sys.stdin:
-        word = line.strip().lower()
-        if word:
-            app.runner.session.command(word)
+        word, _, rest = line.strip().partition(" ")
+        if word.lower() == "instruction":
+            app.runner.session.command(f"instruction:{rest}")
+        elif word:
+            app.runner.session.command(word.lower())
 
 
 def cmd_teleop(args: argparse.Namespace) -> int:

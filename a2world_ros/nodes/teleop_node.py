@@ -1,6 +1,7 @@
 """`teleop` node: VR teleoperation into training data, a thin wrapper over `teleop.app.TeleopApp` (rig,
 VR input, session, executor, guard, recorder). Services /teleop/start, /teleop/stop, /teleop/success,
-/teleop/failure, /teleop/discard, /teleop/recenter (std_srvs/Trigger) queue the episode actions; /estop
+/teleop/failure, /teleop/discard, /teleop/recenter (std_srvs/Trigger) queue the episode actions;
+/teleop/instruction (std_msgs/String) sets the next episodes' instruction; /estop
 latches the guard; /diagnostics carries the status the WebXR page shows (engaged arms, recording,
 episodes, guard interventions, input counters)."""
 
@@ -17,6 +18,9 @@ from rig.params import get_float
 from .common import A2WorldNode, rig_now, run
 
 ACTIONS = ("start", "stop", "success", "failure", "discard", "recenter")
+INSTRUCTION_TOPIC = "/teleop/instruction"
+"""std_msgs/String: the instruction of the next episodes."""
+STRING = "std_msgs/msg/String"
 
 
 def status_entries(status: dict[str, Any]) -> list[rm.DiagnosticEntry]:
@@ -51,6 +55,8 @@ class TeleopNode(A2WorldNode):
         for action in ACTIONS:
             self.add_trigger(f"/teleop/{action}", lambda action=action: self._queue(action))
         self.add_subscription(topics.ESTOP, topics.BOOL, topics.COMMAND, self._on_estop)
+        self.add_subscription(INSTRUCTION_TOPIC, STRING, topics.COMMAND,
+                              lambda msg: self.app.runner.session.command(f"instruction:{msg.data}"))
         self.add_diagnostics(lambda: status_entries(self.app.runner.status()),
                              get_float(self.params, "diagnostics_hz", "teleop", default=1.0, positive=True))
         self._thread: threading.Thread | None = None

@@ -39,8 +39,10 @@ function send(msg) {
 function sendFrame(headset, left, right) {
   return send({ v: 1, kind: "frame", seq: state.seq++, t: now(), headset: headset, left: left, right: right });
 }
-function sendCommand(command) {
-  return send({ v: 1, kind: "command", seq: state.seq++, t: now(), command: command });
+function sendCommand(command, text) {
+  const msg = { v: 1, kind: "command", seq: state.seq++, t: now(), command: command };
+  if (text) msg.text = text;
+  return send(msg);
 }
 function connect() {
   const ws = new WebSocket(`wss://${location.host}/ws`);
@@ -113,6 +115,10 @@ async function enterVR() {
 
 // ---- page wiring; the non-XR test mode exposes the sender for scripted streams ----
 for (const b of document.querySelectorAll("button[data-command]")) b.onclick = () => sendCommand(b.dataset.command);
+document.getElementById("set-instruction").onclick = () => {
+  const text = document.getElementById("instruction").value.trim();
+  if (text) sendCommand("instruction", text);
+};
 if (navigator.xr) {
   navigator.xr.isSessionSupported("immersive-vr").then((ok) => {
     const b = document.getElementById("enter-vr"); b.disabled = !ok; b.onclick = enterVR;
