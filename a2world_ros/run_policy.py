@@ -31,7 +31,7 @@ from rig.conventions import ARM_NAMES
 from rig.drivers.base import DeviceError
 from rig.executor import ChunkExecutor, ExecutorConfig, ExecutorThread, TickResult
 from rig.factory import Rig
-from rig.observe import command_in_force, read_observation, twin_of
+from rig.observe import TwinClock, command_in_force, read_observation, twin_of
 from rig.safety import GuardConfig, SafetyGuard
 from rig.schema import Observation
 from rig.timing import JitterSummary, MonotonicClock, RateKeeper
@@ -148,21 +148,6 @@ class EpisodeReport:
         return (head + f"{self.seconds:.1f} s, {self.chunks} chunks from {self.inferences} inferences "
                 f"({self.failures} failed), latency p50 {self.latency_p50_ms:.0f} ms p95 {self.latency_p95_ms:.0f} ms, "
                 f"guard interventions: {guard}{rec}")
-
-
-class TwinClock:
-    """The lockstep twin as a `Clock`: now() is simulated time; sleeping steps the physics."""
-
-    def __init__(self, twin: Any) -> None:
-        self.twin = twin
-
-    def now(self) -> float:
-        return float(self.twin.now())
-
-    def sleep_until(self, t: float) -> None:
-        remaining = t - self.now()
-        if remaining > 0:
-            self.twin.step(remaining)
 
 
 class PolicyRunner:

@@ -1,6 +1,6 @@
-"""Reading one synchronized observation from a rig's drivers, feeding the safety guard on the way.
-
-The policy graph (`a2world_ros.run_policy`) and the teleop graph (`teleop.runner`) both observe this way.
+"""Graph helpers shared by the policy graph (`a2world_ros.run_policy`) and the teleop graph (`teleop/`):
+reading one synchronized observation from a rig's drivers (feeding the safety guard on the way), the
+command in force for the recorder, the twin behind a sim rig, and the lockstep twin as a clock.
 """
 
 from __future__ import annotations
@@ -58,3 +58,18 @@ def twin_of(rig: Any) -> Any:
         if twin is not None:
             return twin
     return None
+
+
+class TwinClock:
+    """The lockstep twin as a `rig.timing.Clock`: now() is simulated time; sleeping steps the physics."""
+
+    def __init__(self, twin: Any) -> None:
+        self.twin = twin
+
+    def now(self) -> float:
+        return float(self.twin.now())
+
+    def sleep_until(self, t: float) -> None:
+        remaining = t - self.now()
+        if remaining > 0:
+            self.twin.step(remaining)

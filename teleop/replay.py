@@ -1,5 +1,5 @@
-"""Replaying a recorded episode's commands on the rig, behind the safety guard, and measuring how well the
-motion is reproduced.
+"""Replaying a recorded episode's commands on the rig (the twin or the robot), behind the safety guard, and
+measuring how well the motion is reproduced.
 
 The episode's `action` rows (absolute (2, 8) commands at the dataset fps) become one `CommandChunk`;
 the chunk executor streams it through the guard at the command rate, exactly as a policy's chunk.
@@ -21,11 +21,12 @@ from numpy.typing import NDArray
 
 from rig.conventions import ARM_NAMES, COMMAND_DIM
 from rig.dataformats.lerobot_v3 import LeRobotV3Dataset, state_names
-from rig.executor import ChunkExecutor, ExecutorConfig
-from rig.observe import twin_of
+from rig.executor import ChunkExecutor, ExecutorConfig, ExecutorThread, blend_targets
+from rig.observe import TwinClock, twin_of
 from rig.rotations import angle_between
 from rig.safety import GuardConfig, SafetyGuard
 from rig.schema import CommandChunk
+from rig.timing import MonotonicClock
 
 
 @dataclass(frozen=True)
@@ -61,42 +62,56 @@ def _errors(measured: NDArray, reference: NDArray) -> dict[str, float]:
 
 
 def replay_episode(ds: LeRobotV3Dataset, ep: int, rig: Any, executor_config: ExecutorConfig,
-                   guard_config: GuardConfig, seed: int | None = None) -> ReplayReport:
-    """Play episode `ep` of `ds` on `rig` (the twin in lockstep) and report the errors."""
+                   guard_config: GuardConfig, seed: int | None = None, approach_speed: float = 0.05,
+                   ) -> ReplayReport:
+    """Play episode `ep` of `ds` on `rig` and report the errors; see the module doc.
+
+    The twin in lockstep is stepped here; any other rig (the robot, the twin in real time) runs with the
+    executor thread on the wall clock. When an arm does not start at the episode's first command (the
+    robot, which cannot be reset), the chunk begins with an approach to it at `approach_speed` m/s, not
+    measured.
+    """
     twin = twin_of(rig)
-    if twin is None or twin.clock != "lockstep":
-        raise ValueError("replay: needs the twin in lockstep (on the real rig use the policy graph)")
+    lockstep = twin is not None and twin.clock == "lockstep"
     lo, hi = ds.episode_index_range(ep)
     actions = np.asarray(ds.data("action")[lo:hi], dtype=np.float64).reshape(-1, len(ARM_NAMES), COMMAND_DIM)
     states = np.asarray(ds.data("observation.state")[lo:hi], dtype=np.float64)
     actions[..., 3:7] /= np.linalg.norm(actions[..., 3:7], axis=-1, keepdims=True)
     actions[..., 7] = np.clip(actions[..., 7], 0.0, 1.0)
-    extra = episode_extra(ds, ep)
-    twin.reset_state(int(seed if seed is not None else extra.get("seed", 0)))
+    if twin is not None:
+        twin.reset_state(int(seed if seed is not None else episode_extra(ds, ep).get("seed", 0)))
     guard = SafetyGuard(replace(guard_config, watch=()), rig.arms, rig.grippers)
     executor = ChunkExecutor(executor_config, guard)
-    now = twin.now()
-    guard.reset(now)
-    for name, gripper in rig.grippers.items():
-        guard.observe_gripper(name, gripper.read_state().opening)
+    clock: Any = TwinClock(twin) if lockstep else MonotonicClock()
+    guard.reset(clock.now())
+    start = np.zeros((len(ARM_NAMES), COMMAND_DIM))
+    for i, arm in enumerate(ARM_NAMES):
+        opening = rig.grippers[arm].read_state().opening if arm in rig.grippers else actions[0, i, 7]
+        guard.observe_gripper(arm, opening)
+        start[i] = np.concatenate([rig.arms[arm].read_state().tcp_pose, [opening]])
     dt = 1.0 / ds.fps
-    # Sent at the recorded frame times; the executor's latency compensation looks ahead as it would live.
-    executor.submit(CommandChunk(actions, t0=now, dt=dt), now)
-    tick = 1.0 / executor_config.command_hz
-    measured = {arm: [] for arm in ARM_NAMES}
+    approach = _approach(start, actions[0], dt, approach_speed)
+    plan = np.concatenate([approach, actions]) if len(approach) else actions
     before = dict(guard.counters)
-    t_next_tick = now
-    for k in range(len(actions)):
-        t_frame = now + k * dt
-        while t_next_tick <= t_frame + 1e-9:
-            if t_next_tick > twin.now():
-                twin.step(t_next_tick - twin.now())
-            executor.tick(twin.now())
-            t_next_tick += tick
-        if t_frame > twin.now():
-            twin.step(t_frame - twin.now())
-        for arm in ARM_NAMES:
-            measured[arm].append(twin.tcp_pose_base(arm))
+    thread = None if lockstep else ExecutorThread(executor, clock).start()
+    measured: dict[str, list[NDArray]] = {arm: [] for arm in ARM_NAMES}
+    try:
+        t0 = clock.now()
+        executor.submit(CommandChunk(plan, t0=t0, dt=dt), t0)
+        next_tick = t0
+        for k in range(len(approach), len(plan)):
+            t_frame = t0 + k * dt
+            if lockstep:
+                while next_tick <= t_frame + 1e-9:
+                    clock.sleep_until(next_tick)
+                    executor.tick(clock.now())
+                    next_tick += 1.0 / executor_config.command_hz
+            clock.sleep_until(t_frame)
+            for arm in ARM_NAMES:
+                measured[arm].append(rig.arms[arm].read_state().tcp_pose)
+    finally:
+        if thread is not None:
+            thread.stop()
     reproduction, tracking = {}, {}
     for i, arm in enumerate(ARM_NAMES):
         m = np.stack(measured[arm])
@@ -104,8 +119,24 @@ def replay_episode(ds: LeRobotV3Dataset, ep: int, rig: Any, executor_config: Exe
         tracking[arm] = _errors(m, actions[:, i, :7])
     interventions = {k: int(v - before.get(k, 0)) for k, v in guard.counters.items()
                      if v - before.get(k, 0) > 0 and k != "reset"}
-    success = bool(twin.task_success()) if twin.task is not None else None
+    success = bool(twin.task_success()) if twin is not None and twin.task is not None else None
     return ReplayReport(ep, len(actions), reproduction, tracking, interventions, success)
+
+
+def _approach(start: NDArray, first: NDArray, dt: float, speed: float) -> NDArray:
+    """(K, 2, 8) steps from `start` to the first command at `speed` (plus 0.5 s to settle); none when
+    every arm is already within 2 mm and 0.02 rad of it."""
+    dist = max(float(np.linalg.norm(first[i, :3] - start[i, :3])) for i in range(len(ARM_NAMES)))
+    turn = max(float(angle_between(first[i, 3:7], start[i, 3:7])) for i in range(len(ARM_NAMES)))
+    if dist < 0.002 and turn < 0.02:
+        return np.zeros((0, len(ARM_NAMES), COMMAND_DIM))
+    steps = int(np.ceil((max(dist / speed, turn / (10 * speed)) + 0.5) / dt))
+    out = np.zeros((steps, len(ARM_NAMES), COMMAND_DIM))
+    for k in range(steps):
+        w = min(1.0, (k + 1) / max(steps - round(0.5 / dt), 1))
+        for i in range(len(ARM_NAMES)):
+            out[k, i] = blend_targets(start[i].copy(), first[i], w)
+    return out
 
 
 def format_report(report: ReplayReport) -> str:
@@ -132,3 +163,4 @@ def task_for(ds: LeRobotV3Dataset, ep: int, tasks: Mapping[str, Any]) -> str | N
         if isinstance(entry, Mapping) and entry.get("instruction") == instruction:
             return name
     return None
+

@@ -21,13 +21,16 @@ Examples:
 """
 
 REPLAY_HELP = """\
-Play episode --episode of DATASET back on the twin (lockstep, scene reset to the episode's seed): its
-recorded commands go through the chunk executor and the safety guard as a policy's would. Reports the
+Play episode --episode of DATASET back on the twin (lockstep, scene reset to the episode's seed) or the
+robot (--rig real --yes: the arms first move to the episode's first pose at --approach-speed, then follow
+the recording in real time): its recorded commands go through the chunk executor and the safety guard as
+a policy's would. Reports the
 reproduction error (replayed TCP poses vs the recorded ones) and the tracking error (vs the commands)
 per arm, and the guard's interventions.
 
-Example:
+Examples:
   a2world data replay /tmp/teleop_lift --episode 0 --rig sim
+  a2world data replay ~/a2world_data/lift --episode 3 --rig real --yes
 """
 
 
@@ -49,8 +52,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description=REPLAY_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument("dataset", type=Path, metavar="DATASET")
     r.add_argument("--episode", type=int, required=True)
-    r.add_argument("--rig", choices=("sim",), default="sim",
-                   help="the twin (on the real rig, play episodes as a policy: `a2world run policy`)")
+    r.add_argument("--rig", choices=("sim", "real"), default="sim",
+                   help="the twin (default, lockstep) or the real rig (the arms MOVE; needs --yes)")
+    r.add_argument("--yes", action="store_true", help="real rig: confirm that the workspace is clear")
+    r.add_argument("--approach-speed", type=float, default=0.05,
+                   help="m/s of the unmeasured move to the episode's first pose (default 0.05)")
     r.add_argument("--task", default=None, help="twin task (default: the episode's extra.task or its instruction)")
     r.add_argument("--seed", type=int, default=None, help="scene seed (default: the episode's extra.seed)")
     r.add_argument("--json", action="store_true")
@@ -109,16 +115,23 @@ def _replay(args: argparse.Namespace) -> int:
         print(f"data replay: --episode {args.episode}, the dataset has episodes 0..{ds.num_episodes - 1}",
               file=sys.stderr)
         return 2
-    task = args.task or task_for(ds, args.episode, load_yaml("tasks.yaml"))
-    if task is None:
-        print(f"data replay: episode {args.episode} names no twin task; give --task", file=sys.stderr)
-        return 2
     cfg = load_teleop_config()
-    rig = build_rig(rig="sim", sim_overrides={"task": task, "clock": "lockstep"})
+    if args.rig == "real":
+        if not args.yes:
+            print("data replay: --rig real moves the arms; clear the workspace and add --yes", file=sys.stderr)
+            return 2
+        rig = build_rig(rig="real")
+    else:
+        task = args.task or task_for(ds, args.episode, load_yaml("tasks.yaml"))
+        if task is None:
+            print(f"data replay: episode {args.episode} names no twin task; give --task", file=sys.stderr)
+            return 2
+        rig = build_rig(rig="sim", sim_overrides={"task": task, "clock": "lockstep"})
     rig.cameras = {}
     rig.connect()
     try:
-        report = replay_episode(ds, args.episode, rig, cfg.executor, cfg.guard, seed=args.seed)
+        report = replay_episode(ds, args.episode, rig, cfg.executor, cfg.guard, seed=args.seed,
+                                approach_speed=args.approach_speed)
     finally:
         rig.disconnect()
     print(json.dumps(report.as_dict(), indent=2) if args.json else format_report(report))
