@@ -83,12 +83,10 @@ Message = VRFrame | VRCommand
 
 
 def _pose(value: Any, where: str) -> NDArray[np.float64]:
-    if not isinstance(value, (list, tuple)) or len(value) != 7:
+    if not isinstance(value, (list, tuple)) or len(value) != 7 or not all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) for x in value):
         raise ProtocolError(f"{where}: {value!r:.80}, expected 7 numbers [x y z qx qy qz qw]")
-    try:
-        arr = np.array(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ProtocolError(f"{where}: {value!r:.80}, expected 7 numbers [x y z qx qy qz qw]") from None
+    arr = np.array(value, dtype=np.float64)
     if not np.all(np.isfinite(arr)):
         raise ProtocolError(f"{where}: {value!r:.80} has non-finite values")
     norm = float(np.linalg.norm(arr[3:]))

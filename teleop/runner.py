@@ -3,10 +3,10 @@ episode control over the one recorder. `a2world teleop` and `teleop_node` are th
 
 Real time (the real rig, or the twin with `clock: realtime`): a receiver thread (ZeroMQ or the WebXR
 WebSocket) hands each message to the session as it arrives; the executor thread streams the targets
-through the guard at the command rate; the calling thread observes at `observation_hz`, carries out the
-queued episode actions, records, and checks for stream loss. On the twin, each saved or discarded episode
-resets the scene with the next seed (episode k of a session uses `seed + k`), so a scripted sender that
-plans from the same seeds meets the same scene.
+through the guard at the command rate and checks for stream loss every tick; the calling thread
+observes at `observation_hz`, carries out the queued episode actions and records. On the twin, each
+saved or discarded episode resets the scene with the next seed (episode k of a session uses
+`seed + k`), so a scripted sender that plans from the same seeds meets the same scene.
 
 Lockstep (the twin stepped by this thread, for tests): `run_lockstep(source)` does the same on simulated
 time for one scripted episode, pulling the messages due at each tick from `source`.
@@ -69,8 +69,7 @@ class TeleopRunner:
     # ------------------------------------------------------------------ shared steps
 
     def observe_and_record(self, now: float) -> None:
-        """One observation tick: stream-loss check, queued episode actions, recording."""
-        self.session.poll(now)
+        """One observation tick: queued episode actions, recording, a pending scene reset."""
         obs = read_observation(self.rig, self.guard, self.episodes.instruction)
         for action in self.session.take_actions():
             self.apply(action)
@@ -121,15 +120,24 @@ class TeleopRunner:
         self.resets += 1
         self.session.release_all(now)
         self.executor.clear()
-        self.twin.reset_state(self.seed + self.resets)
+        self._reset_twin(self.seed + self.resets)
         self._scene_extra()
-        for cam in self.rig.cameras.values():
+        self.session.forget_targets()
+        self.guard.reset(self.twin.now())
+
+    def _reset_twin(self, seed: int) -> None:
+        assert self.twin is not None
+        self.twin.reset_state(seed)
+        for cam in self.rig.cameras.values():  # simulated time restarts: the frame cache must too
             sim_rig = getattr(cam, "rig", None)
             if sim_rig is not None and hasattr(sim_rig, "reset_frames"):
                 sim_rig.reset_frames()
                 break
-        self.session.forget_targets()
-        self.guard.reset(self.twin.now())
+
+    def _on_tick(self, result: Any) -> None:
+        # Runs on the executor thread at the command rate, so a lost stream is caught within one tick.
+        self.session.note_tick(result)
+        self.session.poll(result.now)
 
     # ------------------------------------------------------------------ real time
 
@@ -138,9 +146,9 @@ class TeleopRunner:
         thread (started by the caller) feeds `self.session.handle`."""
         clock = MonotonicClock()
         if self.twin is not None:
-            self.twin.reset_state(self.seed)
+            self._reset_twin(self.seed)
         self.guard.reset(clock.now())
-        thread = ExecutorThread(self.executor, clock, on_tick=self.session.note_tick).start()
+        thread = ExecutorThread(self.executor, clock, on_tick=self._on_tick).start()
         rate = RateKeeper(self.config.observation_hz, clock)
         start = clock.now()
         try:
@@ -172,7 +180,7 @@ class TeleopRunner:
         twin = self.twin
         if twin is None or twin.clock != "lockstep":
             raise ValueError("run_lockstep: needs the twin with clock: lockstep")
-        twin.reset_state(self.seed)
+        self._reset_twin(self.seed)
         self._reset_between_episodes = False  # simulated time restarts on a reset: one episode per run
         timestep = float(twin.timestep)
         tick_every = max(1, round(1.0 / (self.config.executor.command_hz * timestep)))
@@ -188,7 +196,7 @@ class TeleopRunner:
                 while pending is not None and t_base + pending[0] <= now + 1e-9:
                     self.session.handle(pending[1], now)
                     pending = next(source, None)
-                self.session.note_tick(self.executor.tick(now))
+                self._on_tick(self.executor.tick(now))
             if step >= math.ceil(obs_k * obs_period / timestep - 1e-9):
                 obs_k += 1
                 self.observe_and_record(now)

@@ -53,6 +53,7 @@ def _mutate(**changes) -> bytes:
     (_mutate(t=math.nan), "message.t"),
     (_mutate(headset=[0, 0, 0, 0, 0, 0, 2.0]), "message.headset: quaternion norm"),
     (_mutate(left={"pose": [0, 0, 0], "trigger": 0, "grip": 0}), "message.left.pose"),
+    (_mutate(left={"pose": ["0", 0, 0, 0, 0, 0, 1]}), "message.left.pose"),
     (_mutate(right={"pose": [0, 0, 0, 0, 0, 0, 1], "trigger": 3.0}), "message.right.trigger"),
     (_mutate(right={"pose": [0, 0, 0, 0, 0, 0, 1], "buttons": {"a": 1}}), "message.right.buttons"),
     (msgpack.packb({"v": 1, "kind": "command", "seq": 0, "t": 0.0, "command": "explode"}), "message.command"),
