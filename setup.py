@@ -28,12 +28,12 @@ EXTRAS = {
     # flexivrdk v2.0 changed the API (joint groups, dict states); rig/drivers/flexiv.py speaks v1.x and
     # was written against the v1.9.1 headers (tests/doubles/flexivrdk.py mirrors that API).
     "flexiv": ["flexivrdk>=1.9,<2.0"],
-    "teleop": ["aiohttp>=3.9", "cryptography>=42"],  # the WebXR page: HTTPS + WebSocket, self-signed cert
     "dev": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.6", "mcap-ros2-support>=0.5", "rosbags>=0.10,<0.12"],
 }
-EXTRAS["dev"].append("playwright>=1.40")  # drives Debian's chromium in the WebXR page test (no browser download)
 # Nested config folders (config/worldmodel/net, ...) keep their layout under share/<package>/.
 CONFIG_SUBDIRS = sorted({os.path.dirname(p) for p in glob("config/*/**/*.yaml", recursive=True)})
+EXTRAS["teleop"] = ["aiohttp>=3.9", "cryptography>=42"]  # the WebXR page: HTTPS + WebSocket, self-signed cert
+EXTRAS["dev"].append("playwright>=1.40")  # drives Debian's chromium in the WebXR page test (no browser download)
 EXTRAS["all"] = sorted({req for name, reqs in EXTRAS.items() if name != "flexiv" for req in reqs})
 
 setup(
