@@ -35,6 +35,8 @@ EXTRAS = {
 }
 # Nested config folders (config/worldmodel/net, ...) keep their layout under share/<package>/.
 CONFIG_SUBDIRS = sorted({os.path.dirname(p) for p in glob("config/*/**/*.yaml", recursive=True)})
+EXTRAS["teleop"] = ["aiohttp>=3.9", "cryptography>=42"]  # the WebXR page: HTTPS + WebSocket, self-signed cert
+EXTRAS["dev"].append("playwright>=1.40")  # drives Debian's chromium in the WebXR page test (no browser download)
 EXTRAS["all"] = sorted({req for name, reqs in EXTRAS.items() if name != "flexiv" for req in reqs})
 # colcon (`setup.py ... install`): bin/a2world goes to <workspace>/bin (on PATH once sourced). Wheels
 # (pip, editable or not) carry the `a2world` console script in bin already, so they skip it.
@@ -44,7 +46,7 @@ setup(
     name=PACKAGE,
     version="0.1.0",
     packages=find_packages(include=[p for top in TOP_LEVEL for p in (top, f"{top}.*")]),
-    package_data={"": ["*.yaml", "*.xml", "*.json"]},
+    package_data={"": ["*.yaml", "*.xml", "*.json", "*.html", "*.js"]},
     include_package_data=True,
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
@@ -85,6 +87,7 @@ setup(
             "policy_node = a2world_ros.nodes.policy_node:main",
             "sim_node = a2world_ros.nodes.sim_node:main",
             "static_tf_node = a2world_ros.nodes.static_tf_node:main",
+            "teleop_node = a2world_ros.nodes.teleop_node:main",
         ],
     },
 )

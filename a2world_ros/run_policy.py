@@ -27,12 +27,13 @@ from numpy.typing import NDArray
 from a2world_ros.runtime.policy_loop import ClientKeys, PolicyLoop, PolicyLoopConfig
 from policy.interface import Policy
 from rig.config import ConfigError, load_yaml, node_params
-from rig.conventions import ARM_NAMES, COMMAND_DIM
+from rig.conventions import ARM_NAMES
 from rig.drivers.base import DeviceError
 from rig.executor import ChunkExecutor, ExecutorConfig, ExecutorThread, TickResult
 from rig.factory import Rig
+from rig.observe import TwinClock, command_in_force, read_observation, twin_of
 from rig.safety import GuardConfig, SafetyGuard
-from rig.schema import CameraFrame, GripperState, Observation
+from rig.schema import Observation
 from rig.timing import JitterSummary, MonotonicClock, RateKeeper
 
 log = logging.getLogger(__name__)
@@ -151,21 +152,6 @@ class EpisodeReport:
                 f"guard interventions: {guard}{rec}")
 
 
-class TwinClock:
-    """The lockstep twin as a `Clock`: now() is simulated time; sleeping steps the physics."""
-
-    def __init__(self, twin: Any) -> None:
-        self.twin = twin
-
-    def now(self) -> float:
-        return float(self.twin.now())
-
-    def sleep_until(self, t: float) -> None:
-        remaining = t - self.now()
-        if remaining > 0:
-            self.twin.step(remaining)
-
-
 class PolicyRunner:
     """Runs episodes of `policy` on a connected-or-not `rig`; see the module doc.
 
@@ -191,7 +177,7 @@ class PolicyRunner:
         self.recorder = recorder
         self.on_episode_start = on_episode_start
         self.on_observation = on_observation
-        self.twin = _twin_of(rig)
+        self.twin = twin_of(rig)
         self.lockstep = self.twin is not None and self.twin.clock == "lockstep"
         self.clock = TwinClock(self.twin) if self.lockstep else MonotonicClock()
         missing = [a for a in ARM_NAMES if a not in rig.arms]
@@ -294,36 +280,11 @@ class PolicyRunner:
     def observe(self) -> Observation | None:
         """Read every camera (newest frame), arm and gripper; feed the guard; None until all cameras
         have delivered a frame."""
-        frames: dict[str, CameraFrame] = {}
-        for name, cam in self.rig.cameras.items():
-            frame = cam.latest()
-            if frame is None:
-                return None
-            frames[name] = frame
-            self.guard.feed(name, frame.t)
-        arms = {}
-        for name, arm in self.rig.arms.items():
-            state = arm.read_state()
-            self.guard.observe_arm_state(state)
-            arms[name] = state
-        grippers: dict[str, GripperState] = {}
-        for name, gripper in self.rig.grippers.items():
-            gstate = gripper.read_state()
-            self.guard.observe_gripper(name, gstate.opening)
-            grippers[name] = gstate
-        t = max((f.t for f in frames.values()), default=max(s.t for s in arms.values()))
-        return Observation(t=t, frames=frames, arms=arms, grippers=grippers, task=self.instruction)
+        return read_observation(self.rig, self.guard, self.instruction)
 
     def _command_of(self, obs: Observation) -> NDArray[np.float64]:
         """The (2, 8) command in force at `obs` (for the recorder): the guard's last output, else the state."""
-        cmd = np.zeros((len(ARM_NAMES), COMMAND_DIM))
-        for i, arm in enumerate(ARM_NAMES):
-            cmd[i, :7] = obs.arms[arm].tcp_pose
-            cmd[i, 7] = obs.grippers[arm].opening if arm in obs.grippers else 1.0
-            last = self.guard.last_command(arm)
-            if last is not None:
-                cmd[i] = last
-        return cmd
+        return command_in_force(self.guard, obs)
 
     def _handle_observation(self, obs: Observation) -> None:
         self.loop.on_observation(obs)
@@ -430,15 +391,6 @@ class PolicyRunner:
 
     def close(self) -> None:
         self.loop.close()
-
-
-def _twin_of(rig: Rig) -> Any:
-    """The shared `Twin` behind a sim rig, or None for the real rig."""
-    for arm in rig.arms.values():
-        twin = getattr(arm, "twin", None)
-        if twin is not None:
-            return twin
-    return None
 
 
 def build_sim_rig(task: str, seed: int = 0, clock: str = "lockstep", render_size: tuple[int, int] | None = None,

@@ -32,6 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     info.add_argument("--episodes", action="store_true", help="also list every episode (task, frames, success)")
     info.add_argument("--json", action="store_true", help="print the summary as JSON")
     info.set_defaults(func=_info)
+    from a2world_ros.cli import data_curate
+
+    data_curate.register(sub)
 
 
 def _lerobot_summary(root: Path, per_episode: bool) -> dict[str, Any]:
