@@ -16,7 +16,8 @@ DOUBLE = Path(__file__).resolve().parent / "doubles" / "flexivrdk.py"
 
 
 def load_double() -> ModuleType:
-    """The double as `flexivrdk` in this process (once)."""
+    """The double as `flexivrdk` for the rest of this process (arm processes, benches; a test in the
+    pytest process uses `tests.test_flexiv_arm.install_double`, which is undone after the test)."""
     module = sys.modules.get("flexivrdk")
     if module is not None and getattr(module, "__file__", "") == str(DOUBLE):
         return module

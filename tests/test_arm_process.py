@@ -15,8 +15,8 @@ from rig.drivers.base import DeviceError
 from rig.drivers.flexiv import FlexivArm, FlexivArmConfig
 from rig.realtime.arm_process import IsolatedArm
 from rig.realtime.shm import ShmRing, unique_name
-from tests.flexiv_double_factory import DoubleFlexivFactory, load_double
-from tests.test_flexiv_arm import arm_dict
+from tests.flexiv_double_factory import DoubleFlexivFactory
+from tests.test_flexiv_arm import arm_dict, install_double
 
 STOP_S = 0.6
 
@@ -110,8 +110,7 @@ def test_blocking_call_on_one_arm_never_delays_the_other() -> None:
 
 def test_in_one_process_the_same_call_stalls_both_arms(monkeypatch: pytest.MonkeyPatch) -> None:
     """The contrast, so the test above proves something: without isolation the other arm stalls."""
-    sdk = load_double()
-    monkeypatch.setitem(__import__("sys").modules, "flexivrdk", sdk)
+    sdk = install_double(monkeypatch)  # this process only, undone after the test
     for serial in ("Rizon4s-200001", "Rizon4s-200002"):
         sdk.controller(serial).timing.stop_s = STOP_S
         sdk.controller(serial).timing.first_state_s = 0.0
