@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ import torch
 from policy.action_repr import Normalizer, relative_to_chunk
 from policy.checkpoint import TRAIN_STATE, build_text_encoder, build_vae, save_policy
 from policy.config import PolicyConfig
-from policy.data import PolicyClipDataset, split_episodes
+from policy.data import PolicyClipDataset, check_training_inputs, split_episodes
 from policy.diffusion import JointCondition, JointDenoiser, joint_loss, sample_joint, sample_sigmas
 from policy.latents import encode_views
 from policy.model import PolicyNet, build_policy_net, init_cross_attn_from_cosmos, init_from_a2world
@@ -58,11 +59,15 @@ class TrainResult:
     eval: dict[str, float] = field(default_factory=dict)
 
 
-def clip_tensors(ds: PolicyClipDataset, vae: Any, normalizer: Normalizer, batch: int = 32) -> ClipTensors:
+def clip_tensors(ds: PolicyClipDataset, vae: Any, normalizer: Normalizer, batch: int = 32,
+                 desc: str = "encode clips") -> ClipTensors:
     """Encode every clip of `ds` once (frozen VAE) and normalise its actions and state."""
+    from tqdm import tqdm
+
     lat, acts, states, ins = [], [], [], []
     names: list[str] = []
-    for start in range(0, len(ds), batch):
+    for start in tqdm(range(0, len(ds), batch), desc=desc, unit="batch", dynamic_ncols=True, leave=False,
+                      mininterval=1.0):
         clips = [ds.clip(i) for i in range(start, min(start + batch, len(ds)))]
         lat.append(encode_views(vae, np.stack([c.images for c in clips])).cpu())
         for c in clips:
@@ -202,7 +207,12 @@ def _distributed() -> tuple[int, int, int]:
 def train(config: PolicyConfig, datasets: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[str],
           resume: bool = True, log: Callable[[str], None] = print) -> TrainResult:
     """Train (or resume) a policy; writes `out_dir/checkpoint` (EMA weights) and `out_dir/train_state.pt`."""
+    from tqdm import tqdm
+
+    from worldmodel.threads import configure_torch_threads
+
     t = config.train
+    threads = configure_torch_threads(t.threads, source="train.threads")
     rank, world, local = _distributed()
     device = torch.device(f"cuda:{local}" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(t.seed + rank)
@@ -220,9 +230,11 @@ def train(config: PolicyConfig, datasets: Sequence[str | os.PathLike[str]], out_
                  "mean_chunk": per_step.mean(axis=0)}
     vae = build_vae(config.vae).to(device)
     train_data = clip_tensors(train_ds, vae, normalizer)
-    val_data = clip_tensors(PolicyClipDataset(datasets, config, val_eps), vae, normalizer) if val_eps else None
+    val_data = (clip_tensors(PolicyClipDataset(datasets, config, val_eps), vae, normalizer, desc="encode held-out")
+                if val_eps else None)
     log(f"data: {len(train_ds)} training clips from {len(train_eps)} episodes, "
-        f"{0 if val_data is None else len(val_data.actions)} held-out clips ({time.perf_counter() - t0:.1f} s)")
+        f"{0 if val_data is None else len(val_data.actions)} held-out clips ({time.perf_counter() - t0:.1f} s); "
+        f"torch threads {threads}")
 
     net = build_policy_net(config).to(device)
     text = build_text_encoder(config)
@@ -268,6 +280,9 @@ def train(config: PolicyConfig, datasets: Sequence[str | os.PathLike[str]], out_
 
     net.train()
     t_start = time.perf_counter()
+    start_step = step
+    bar = tqdm(total=t.steps, initial=step, desc="train", unit="step", dynamic_ncols=True, mininterval=1.0,
+               disable=rank != 0)
     while step < t.steps:
         idx = torch.randint(len(train_data.actions), (t.batch_size,), generator=gen)
         B = len(idx)
@@ -295,12 +310,16 @@ def train(config: PolicyConfig, datasets: Sequence[str | os.PathLike[str]], out_
             torch._foreach_lerp_(ema, [q.detach() for q in params], 1.0 - t.ema_decay)
         step += 1
         losses.append(float(loss.detach()))
+        bar.update(1)
+        if step % 10 == 0:
+            bar.set_postfix(loss=f"{np.mean(losses[-10:]):.3f}", refresh=False)
         if rank == 0 and (step % t.log_every == 0 or step == t.steps):
-            rate = step / (time.perf_counter() - t_start)
+            rate = (step - start_step) / (time.perf_counter() - t_start)
             log(f"step {step}/{t.steps} loss {np.mean(losses[-t.log_every:]):.4f} (video {parts['video']:.4f}, "
                 f"action {parts['action']:.4f}) lr {_lr(step - 1, config):.2e} {rate:.1f} it/s")
         if rank == 0 and t.ckpt_every and step % t.ckpt_every == 0 and step < t.steps:
             save(final=False)
+    bar.close()
     result = TrainResult(out / "checkpoint", step, losses)
     if rank == 0:
         result.checkpoint = save(final=True)
@@ -319,8 +338,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """`python -m policy.train --config tiny --data DIR [--data DIR2] --out DIR [KEY=VALUE ...]` (torchrun-able)."""
     import argparse
 
-    from policy.config import load_policy_config
     from rig.config import ConfigError
+    from rig.dataformats.lerobot_v3 import DatasetError
 
     parser = argparse.ArgumentParser(prog="policy.train", description="Train A2World-policy.")
     parser.add_argument("--config", default="tiny")
@@ -331,9 +350,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     try:
-        config = load_policy_config(args.config, args.overrides)
-    except ConfigError as exc:
-        print(f"error: {exc}")
+        config = check_training_inputs(args.config, args.overrides, args.data)
+    except (ConfigError, DatasetError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     result = train(config, args.data, args.out, resume=not args.no_resume, log=LOG.info)
     LOG.info("checkpoint: %s (%d steps)", result.checkpoint, result.steps)

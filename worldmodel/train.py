@@ -41,6 +41,7 @@ from worldmodel.data.dataset import ClipDataset, MixedClipDataset, collate_clips
 from worldmodel.data.latents import ensure_latent_cache
 from worldmodel.data.sampler import DatasetConsistentBatchSampler
 from worldmodel.data.source import RecordingSource
+from worldmodel.threads import configure_torch_threads
 
 LOG = logging.getLogger(__name__)
 TRAIN_CONFIG_NAME = "train"
@@ -98,6 +99,8 @@ def validate_config(cfg: dict[str, Any]) -> None:
             raise ConfigError(f"training config: missing section {section!r}")
     data, trainer, optim = cfg["data"], cfg["trainer"], cfg["optim"]
     roots = data.get("roots")
+    if isinstance(roots, str) and roots:  # `data.roots=DIR` (no brackets): one root
+        roots = data["roots"] = [roots]
     if not isinstance(roots, list) or not roots:
         raise ConfigError("data.roots is empty: pass the recordings, e.g. data.roots=[~/a2world_data/lift_sim]")
     for key in ("names", "weights"):
@@ -362,8 +365,10 @@ class Trainer:
         validate_config(cfg)
         self.cfg = cfg
         tr = cfg["trainer"]
-        if tr.get("threads"):
-            torch.set_num_threads(int(tr["threads"]))
+        try:
+            configure_torch_threads(tr.get("threads"), source="trainer.threads")
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         self.env = setup_distributed(str(tr["device"]))
         self.device = self.env.device
         self.bf16 = _precision(cfg, self.device)

@@ -11,6 +11,8 @@ import json
 import sys
 from collections.abc import Callable
 
+from worldmodel.threads import add_threads_option
+
 GROUP_HELP = "world model: inspect checkpoints, train on recordings, predict videos from actions"
 GROUP_DESCRIPTION = """\
 World-model tools. A checkpoint is either an official release file (a2world-pretrained.pt,
@@ -141,8 +143,10 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     from worldmodel.data.official import SampleError, load_official_sample
     from worldmodel.predict import PredictError, WorldModelPredictor, write_side_by_side
+    from worldmodel.threads import configure_torch_threads
 
     try:
+        configure_torch_threads(args.threads, source="--threads")
         view_ids = args.view_ids if args.view_ids is not None else list(range(len(args.images)))
         images, actions = load_official_sample(args.images, view_ids, args.actions, args.action_format)
         predictor = WorldModelPredictor.from_checkpoint(args.checkpoint, device=args.device, vae_weights=args.vae)
@@ -153,7 +157,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                                        stats=args.stats)
         views = [frames[v] for v in images]
         out = write_side_by_side(args.out, views, fps=args.fps or predictor.fps)
-    except (SampleError, PredictError) as exc:
+    except (SampleError, PredictError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.save_frames:
@@ -182,6 +186,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     p.add_argument("--fps", type=float, default=None, help="mp4 frame rate (default: the model's, 10)")
     p.add_argument("--save-frames", default=None, help="also save the frames as .npz (view_<id>: (T, H, W, 3))")
+    add_threads_option(p)
     p.set_defaults(func=_cmd_predict)
 
 

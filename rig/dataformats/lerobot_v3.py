@@ -24,7 +24,7 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -32,7 +32,9 @@ from numpy.typing import NDArray
 from rig.conventions import ARM_NAMES, COMMAND_DIM, JOINTS_PER_ARM
 from rig.dataformats import video as vid
 from rig.dataformats.atomic import tmp_name
-from rig.schema import Observation
+
+if TYPE_CHECKING:  # rig.schema pulls in scipy (rotations): keep `a2world data info` light
+    from rig.schema import Observation
 
 CODEBASE_VERSION = "v3.0"
 CHUNKS_SIZE = 1000
