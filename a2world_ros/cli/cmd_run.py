@@ -104,7 +104,7 @@ def cmd_run_policy(args: argparse.Namespace) -> int:
             from rig.sim.tasks import TASK_NAMES
 
             if args.task not in TASK_NAMES:
-                return _error(f"--task {args.task!r}: unknown task; the twin's tasks are {list(TASK_NAMES)}")
+                return _error(f"--task: unknown task {args.task!r}; the twin's tasks are {list(TASK_NAMES)}")
         config = load_graph_config(args.run_config, args.config)
         instruction = args.instruction or task_instruction(args.task)
     except ConfigError as exc:

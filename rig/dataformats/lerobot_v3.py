@@ -466,10 +466,18 @@ class LeRobotV3Dataset:
         info_file = self.root / "meta" / "info.json"
         if not info_file.is_file():
             raise DatasetError(f"{self.root}: no meta/info.json, not a LeRobot dataset")
-        self.info: dict[str, Any] = json.loads(info_file.read_text())
+        try:
+            self.info: dict[str, Any] = json.loads(info_file.read_text())
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise DatasetError(f"{info_file}: not valid JSON ({exc})") from None
+        if not isinstance(self.info, dict):
+            raise DatasetError(f"{info_file}: expected a JSON object, got {type(self.info).__name__}")
         if self.info.get("codebase_version") != CODEBASE_VERSION:
             raise DatasetError(f"{info_file}: codebase_version {self.info.get('codebase_version')!r}, "
                                f"expected {CODEBASE_VERSION!r}")
+        missing = [k for k in ("fps", "features", "total_frames") if k not in self.info]
+        if missing:
+            raise DatasetError(f"{info_file}: missing keys {missing}")
         self.fps: int = int(self.info["fps"])
         self.features: dict[str, Any] = self.info["features"]
         self.cameras: list[str] = [k[len("observation.images."):] for k, f in self.features.items()
