@@ -105,3 +105,41 @@ def run_recipe(recipe: DemoRecipe, out: Path, work: Path, cli: Callable[[Sequenc
     summary = {"profile": recipe.profile, "steps": timings, "exports": sorted(recipe.export)}
     (out / "demo_train.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def _find_number(tree: Any, keys: Sequence[str]) -> float | None:
+    """The first numeric value under any of `keys` in a nested JSON tree (depth-first)."""
+    if isinstance(tree, Mapping):
+        for key in keys:
+            if isinstance(tree.get(key), (int, float)) and not isinstance(tree.get(key), bool):
+                return float(tree[key])
+        for value in tree.values():
+            found = _find_number(value, keys)
+            if found is not None:
+                return found
+    return None
+
+
+def main_job_report(policy_json: Path, worldmodel_json: Path | None, timings: Mapping[str, float]) -> dict[str, Any]:
+    """The main job's results: policy success over its episodes, world-model PSNR vs copy-last-frame."""
+    episodes = json.loads(policy_json.read_text())
+    if not isinstance(episodes, list) or not episodes:
+        raise ValueError(f"{policy_json}: expected the non-empty episode list of `a2world run policy --json`")
+    wins = sum(bool(e["success"]) for e in episodes)
+    report: dict[str, Any] = {
+        "policy": {"episodes": len(episodes), "successes": wins, "success_rate": wins / len(episodes),
+                   "mean_progress": sum(float(e["progress"]) for e in episodes) / len(episodes),
+                   "seeds": [int(e["seed"]) for e in episodes], "source": str(policy_json)},
+        "timings_s": dict(timings),
+    }
+    line = f"policy: {wins}/{len(episodes)} successful ({100.0 * wins / len(episodes):.0f} %)"
+    if worldmodel_json is not None:
+        wm = json.loads(worldmodel_json.read_text())
+        model = _find_number(wm.get("model", wm) if isinstance(wm, Mapping) else wm, ("psnr_mean", "psnr"))
+        copy = _find_number(wm.get("copy_last", {}) if isinstance(wm, Mapping) else {}, ("psnr_mean", "psnr"))
+        report["worldmodel"] = {"psnr_db": model, "copy_last_frame_psnr_db": copy, "source": str(worldmodel_json),
+                                "eval": wm}
+        if model is not None and copy is not None:
+            line += f"; world model held-out PSNR {model:.2f} dB vs copy-last-frame {copy:.2f} dB"
+    report["summary"] = line
+    return report

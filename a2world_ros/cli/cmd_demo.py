@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -35,6 +36,22 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from a2world_ros.demo_pipeline import main_job_report
+
+    try:
+        report = main_job_report(Path(args.policy_json), Path(args.worldmodel_json) if args.worldmodel_json else None,
+                                 {k: float(v) for k, v in (t.split("=", 1) for t in args.timing)})
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    print(report["summary"])
+    print(f"wrote {args.out}")
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     group = subparsers.add_parser("demo", help="regenerate the embedded demo checkpoints on the twin",
                                   description="The embedded default: small trained checkpoints for the main job.")
@@ -47,3 +64,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--work", default="runs/demo", help="scratch folder for data and runs (default: %(default)s)")
     p.add_argument("--config", default="demo.yaml", help="recipe file (default: config/demo.yaml)")
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("report", help="combine the main job's policy and world-model results into one JSON",
+                       description="Write the main job's results.json: the policy's success rate over its twin "
+                                   "episodes (`run policy --json`) and the world model's held-out PSNR vs "
+                                   "copy-last-frame (`worldmodel eval --json`).")
+    p.add_argument("--policy-json", required=True, help="episode results of `a2world run policy --json`")
+    p.add_argument("--worldmodel-json", default=None, help="report of `a2world worldmodel eval --json`")
+    p.add_argument("--timing", nargs="*", default=[], metavar="STEP=SECONDS", help="wall time of each step")
+    p.add_argument("--out", required=True, help="results file to write")
+    p.set_defaults(func=_cmd_report)
