@@ -67,9 +67,9 @@ def train_config_dir() -> Path:
     raise ConfigError(f"worldmodel/{TRAIN_CONFIG_NAME}.yaml not found under {[str(d) for d in config_dirs()]}")
 
 
-def load_train_config(overrides: Sequence[str] = ()) -> dict[str, Any]:
-    """Compose `config/worldmodel/train.yaml` with Hydra overrides (`key=value`, `+train=preset`) into a
-    plain, resolved dict."""
+def load_train_config(overrides: Sequence[str] = (), name: str = TRAIN_CONFIG_NAME) -> dict[str, Any]:
+    """Compose `config/worldmodel/<name>.yaml` (default `train.yaml`; `train_vae` for the VAE trainer) with
+    Hydra overrides (`key=value`, `+train=preset`) into a plain, resolved dict."""
     from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
     from omegaconf import OmegaConf
@@ -77,7 +77,7 @@ def load_train_config(overrides: Sequence[str] = ()) -> dict[str, Any]:
 
     try:
         with initialize_config_dir(config_dir=str(train_config_dir()), version_base=None):
-            cfg = compose(TRAIN_CONFIG_NAME, overrides=list(overrides))
+            cfg = compose(name, overrides=list(overrides))
         out = OmegaConf.to_container(cfg, resolve=True)
     except (HydraException, OmegaConfBaseException) as exc:
         raise ConfigError(f"training config overrides {list(overrides)}: {exc}") from None
