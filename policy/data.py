@@ -77,7 +77,10 @@ class PolicyClipDataset:
                                f"{self.video_stride}")
         if episodes is None:
             episodes = [(d, e) for d, ds in enumerate(self.datasets) for e in range(ds.num_episodes)]
-        self.episodes: list[Episode] = [self._load(d, e) for d, e in episodes]
+        from tqdm import tqdm
+
+        self.episodes: list[Episode] = [self._load(d, e) for d, e in tqdm(
+            episodes, desc="decode episodes", unit="ep", dynamic_ncols=True, leave=False, mininterval=1.0)]
         self.samples = [(k, s) for k, ep in enumerate(self.episodes) for s in range(0, len(ep.states), stride)]
         if not self.samples:
             raise DatasetError(f"{[str(d.root) for d in self.datasets]}: no clips in the selected episodes")
