@@ -145,26 +145,38 @@ def load_init(config: PolicyConfig, net: PolicyNet, log: Callable[[str], None]) 
 
 
 @torch.no_grad()
+def sample_actions(config: PolicyConfig, net: PolicyNet, text_ctx: ContextSource, data: ClipTensors,
+                   device: torch.device, seed: int = 0, batch: int = 32) -> np.ndarray:
+    """Sampled (normalised) action chunks (N, Ha, 14) for every clip of `data`, no committed prefix."""
+    denoiser = JointDenoiser(net, config.diffusion)
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    for start in range(0, len(data.actions), batch):
+        idx = torch.arange(start, min(start + batch, len(data.actions)))
+        cond = make_condition(config, data, idx, text_ctx(data.instruction_ids[idx]).to(device), device)
+        nv = torch.randn(tuple(cond.cond_latents.shape), generator=gen).to(device)
+        na = torch.randn(tuple(data.actions[idx].shape), generator=gen).to(device)
+        _, x0a = sample_joint(denoiser, cond, nv, na, config.sampler,
+                              1 + config.sampler.gamma_v, 1 + config.sampler.gamma_a)
+        out.append(x0a.float().cpu().numpy())
+    return np.concatenate(out)
+
+
+@torch.no_grad()
 def evaluate(config: PolicyConfig, net: PolicyNet, text_ctx: ContextSource, data: ClipTensors,
              normalizer: Normalizer, baselines: dict[str, np.ndarray], device: torch.device,
              seed: int = 0) -> dict[str, float]:
     """Held-out action error of sampled chunks and of observation-independent baselines ((Ha, 14) raw
     relative chunks, e.g. the constant mean action): MSE in normalised units and mean position error (m)
     of the absolute targets over both arms and all steps."""
-    denoiser = JointDenoiser(net, config.diffusion)
-    gen = torch.Generator().manual_seed(seed)
+    sampled = sample_actions(config, net, text_ctx, data, device, seed)
     se: list[np.ndarray] = []
     pos: list[float] = []
     se_b: dict[str, list[np.ndarray]] = {k: [] for k in baselines}
     pos_b: dict[str, list[float]] = {k: [] for k in baselines}
     for start in range(0, len(data.actions), 32):
         idx = torch.arange(start, min(start + 32, len(data.actions)))
-        cond = make_condition(config, data, idx, text_ctx(data.instruction_ids[idx]).to(device), device)
-        nv = torch.randn(tuple(cond.cond_latents.shape), generator=gen).to(device)
-        na = torch.randn(tuple(data.actions[idx].shape), generator=gen).to(device)
-        _, x0a = sample_joint(denoiser, cond, nv, na, config.sampler,
-                              1 + config.sampler.gamma_v, 1 + config.sampler.gamma_a)
-        pred = x0a.cpu().numpy()
+        pred = sampled[start:start + len(idx)]
         truth = data.actions[idx].numpy()
         se.append(((pred - truth) ** 2).mean(axis=(1, 2)))
         for name, chunk in baselines.items():

@@ -145,14 +145,22 @@ def cmd_run_policy(args: argparse.Namespace) -> int:
               + (f", clock {args.clock}" if args.rig == "sim" else ""), flush=True)
         between = None if args.rig == "sim" else _ask_reset
         reports = []
+        from tqdm import tqdm
+
+        # On the real rig the operator is prompted between episodes: no bar fighting with the prompt.
+        bar = tqdm(total=args.episodes, unit="ep", desc=args.task, dynamic_ncols=True, disable=args.rig != "sim")
         for i in range(args.episodes):
             if i > 0 and between is not None:
                 between(i)
             report = runner.run_episode(i, args.seed + i, max_seconds)
             reports.append(report)
-            print(report.summary(), flush=True)
+            bar.update(1)
+            wins = sum(bool(r.success) for r in reports)
+            bar.set_postfix_str(f"{wins}/{len(reports)} successful", refresh=False)
+            tqdm.write(report.summary(), file=sys.stdout)
             if runner.interrupted or _never_answered([report]):
                 break
+        bar.close()
         if recorder is not None:
             recorder.wait()
     except (ConfigError, DeviceError, ValueError) as exc:
