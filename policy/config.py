@@ -156,6 +156,8 @@ class SamplerSection:
     gamma_v: float = 0.0
     gamma_a: float = 0.0
     predict_video: bool = False
+    smooth_window: int = 0
+    """Centred moving average over this many steps on the sampled chunk (0/1: none); see action_repr."""
 
 
 @dataclass(frozen=True)

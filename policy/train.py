@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from policy.action_repr import Normalizer, relative_to_chunk
+from policy.action_repr import Normalizer, relative_to_chunk, smooth_chunk
 from policy.checkpoint import TRAIN_STATE, build_text_encoder, build_vae, save_policy
 from policy.config import PolicyConfig
 from policy.data import PolicyClipDataset, check_training_inputs, split_episodes
@@ -184,8 +184,8 @@ def evaluate(config: PolicyConfig, net: PolicyNet, text_ctx: ContextSource, data
         for j, i in enumerate(idx.tolist()):
             state = data.states_raw[i]
             gt = relative_to_chunk(state, data.actions_raw[i])[..., :3]
-            pos.append(float(np.linalg.norm(relative_to_chunk(state, normalizer.denorm_actions(pred[j]))[..., :3]
-                                            - gt, axis=-1).mean()))
+            rel = smooth_chunk(normalizer.denorm_actions(pred[j]), config.sampler.smooth_window)  # as executed
+            pos.append(float(np.linalg.norm(relative_to_chunk(state, rel)[..., :3] - gt, axis=-1).mean()))
             for name, chunk in baselines.items():
                 bl = relative_to_chunk(state, chunk)[..., :3]
                 pos_b[name].append(float(np.linalg.norm(bl - gt, axis=-1).mean()))
