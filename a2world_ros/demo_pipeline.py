@@ -107,19 +107,6 @@ def run_recipe(recipe: DemoRecipe, out: Path, work: Path, cli: Callable[[Sequenc
     return summary
 
 
-def _find_number(tree: Any, keys: Sequence[str]) -> float | None:
-    """The first numeric value under any of `keys` in a nested JSON tree (depth-first)."""
-    if isinstance(tree, Mapping):
-        for key in keys:
-            if isinstance(tree.get(key), (int, float)) and not isinstance(tree.get(key), bool):
-                return float(tree[key])
-        for value in tree.values():
-            found = _find_number(value, keys)
-            if found is not None:
-                return found
-    return None
-
-
 def main_job_report(policy_json: Path, worldmodel_json: Path | None, timings: Mapping[str, float]) -> dict[str, Any]:
     """The main job's results: policy success over its episodes, world-model PSNR vs copy-last-frame."""
     episodes = json.loads(policy_json.read_text())
@@ -135,11 +122,16 @@ def main_job_report(policy_json: Path, worldmodel_json: Path | None, timings: Ma
     line = f"policy: {wins}/{len(episodes)} successful ({100.0 * wins / len(episodes):.0f} %)"
     if worldmodel_json is not None:
         wm = json.loads(worldmodel_json.read_text())
-        model = _find_number(wm.get("model", wm) if isinstance(wm, Mapping) else wm, ("psnr_mean", "psnr"))
-        copy = _find_number(wm.get("copy_last", {}) if isinstance(wm, Mapping) else {}, ("psnr_mean", "psnr"))
-        report["worldmodel"] = {"psnr_db": model, "copy_last_frame_psnr_db": copy, "source": str(worldmodel_json),
-                                "eval": wm}
-        if model is not None and copy is not None:
-            line += f"; world model held-out PSNR {model:.2f} dB vs copy-last-frame {copy:.2f} dB"
+        try:  # the report of `a2world worldmodel eval` (worldmodel/evaluate.py): mean over the horizon, all views
+            psnr = {m: float(wm["methods"][m]["all"]["horizon_mean"]["psnr"])
+                    for m in ("model", "copy_last", "shuffled")}
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{worldmodel_json}: not a `worldmodel eval` report "
+                             f"({type(exc).__name__}: {exc})") from None
+        report["worldmodel"] = {"psnr_db": psnr["model"], "copy_last_frame_psnr_db": psnr["copy_last"],
+                                "shuffled_actions_psnr_db": psnr["shuffled"], "clips": wm.get("clips"),
+                                "verdict": wm.get("verdict"), "source": str(worldmodel_json)}
+        line += (f"; world model held-out PSNR {psnr['model']:.2f} dB vs copy-last-frame {psnr['copy_last']:.2f} dB "
+                 f"(shuffled actions {psnr['shuffled']:.2f} dB)")
     report["summary"] = line
     return report

@@ -74,3 +74,21 @@ def test_embedded_checkpoints_stay_small():
         pytest.skip("no embedded checkpoints shipped")
     total = sum(f.stat().st_size for f in EMBEDDED.rglob("*") if f.is_file())
     assert total <= 30 * 2**20, f"checkpoints/embedded holds {total / 2**20:.1f} MiB, the limit is 30 MiB"
+
+
+def test_main_job_report_reads_run_policy_and_worldmodel_eval(tmp_path):
+    from a2world_ros.demo_pipeline import main_job_report
+
+    episodes = [{"seed": s, "success": s % 2 == 0, "progress": 1.0 if s % 2 == 0 else 0.3} for s in range(4)]
+    (tmp_path / "p.json").write_text(json.dumps(episodes))
+    mean = lambda v: {"all": {"horizon_mean": {"psnr": v}}}  # noqa: E731
+    (tmp_path / "w.json").write_text(json.dumps({"clips": 6, "verdict": {"beats_copy_last_psnr": True},
+                                                 "methods": {"model": mean(24.5), "copy_last": mean(22.0),
+                                                             "shuffled": mean(23.0)}}))
+    report = main_job_report(tmp_path / "p.json", tmp_path / "w.json", {"policy_rollouts": 12.0})
+    assert report["policy"]["success_rate"] == 0.5 and report["policy"]["seeds"] == [0, 1, 2, 3]
+    assert report["worldmodel"]["psnr_db"] == 24.5 and report["worldmodel"]["copy_last_frame_psnr_db"] == 22.0
+    assert "2/4 successful (50 %)" in report["summary"] and "vs copy-last-frame 22.00 dB" in report["summary"]
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(ValueError, match="not a `worldmodel eval` report"):
+        main_job_report(tmp_path / "p.json", tmp_path / "bad.json", {})

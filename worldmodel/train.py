@@ -558,6 +558,15 @@ class Trainer:
             },
         }
 
+    def _vae_record(self) -> dict[str, Any]:
+        """Training record of the VAE copied into checkpoints: the inherited one's, else "never trained"."""
+        from worldmodel.vae.checkpoint import training_record
+
+        init = Path(self.cfg["init_from"]).expanduser() if self.cfg.get("init_from") else None
+        inherited = init / VAE_WEIGHTS if init is not None and init.is_dir() else None
+        record = training_record(inherited) if inherited is not None and inherited.is_file() else None
+        return record or {"trained": False}
+
     def save(self) -> Path:
         """Write a checkpoint of the current step (collective under torchrun; rank 0 writes)."""
         from safetensors.torch import save_file
@@ -589,7 +598,7 @@ class Trainer:
             for d in self.data.datasets:
                 d.stats.save(tmp / "action_stats" / f"{d.name}.json")
             if not self.cfg.get("vae_weights"):
-                self.vae.save_checkpoint(tmp / VAE_WEIGHTS)
+                self.vae.save_checkpoint(tmp / VAE_WEIGHTS, self._vae_record())
             state = tmp / STATE_DIR
             state.mkdir()
             save_file({k: v.contiguous() for k, v in online.items()}, str(state / "online.safetensors"))
