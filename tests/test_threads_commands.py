@@ -8,6 +8,7 @@ import torch
 from policy_demo_data import random_checkpoint
 
 import worldmodel.threads
+import worldmodel.train as wm_train  # imported before any patching: it binds configure_torch_threads at import
 from a2world_ros.cli.main import main
 
 
@@ -66,8 +67,6 @@ def test_policy_training_uses_the_config_value(calls, tmp_path):
 
 
 def test_world_model_training_uses_the_config_value(calls, monkeypatch, tmp_path):
-    import worldmodel.train as wm_train
-
     monkeypatch.setattr(wm_train, "configure_torch_threads", worldmodel.threads.configure_torch_threads)
     cfg = wm_train.load_train_config([f"data.roots=[{tmp_path}]", "trainer.threads=2"])
     with pytest.raises(StopCommandError):
