@@ -115,10 +115,11 @@ def load_graph_config(run_config: str = "run.yaml", policy_config: str | None = 
 def task_instruction(task: str) -> str:
     """The instruction of a task in config/tasks.yaml (no simulator needed)."""
     tasks = load_yaml("tasks.yaml")
-    entry = tasks.get(task)
-    if not isinstance(entry, Mapping) or not isinstance(entry.get("instruction"), str):
-        raise ConfigError(f"tasks.yaml: task {task!r} has no instruction (tasks: {sorted(tasks)})")
-    return entry["instruction"]
+    # Only entries with an instruction are tasks; others (e.g. floating_grippers) are shared settings.
+    names = sorted(k for k, v in tasks.items() if isinstance(v, Mapping) and isinstance(v.get("instruction"), str))
+    if task not in names:
+        raise ConfigError(f"unknown task {task!r}: the tasks in tasks.yaml are {names}")
+    return tasks[task]["instruction"]
 
 
 @dataclass

@@ -110,3 +110,18 @@ class Normalizer:
             return cls(stats, tuple(map(float, data["state_mean"])), tuple(map(float, data["state_std"])))
         except (KeyError, TypeError, ValueError) as exc:
             raise ActionError(f"normalizer: malformed statistics ({type(exc).__name__}: {exc})") from None
+
+
+def smooth_chunk(actions: ArrayLike, window: int, keep: int = 0) -> NDArray[np.float64]:
+    """Centred moving average of a (T, 14) relative chunk along time (ends held), the first `keep` steps
+    (a committed prefix) left exactly as given. A few-step sampler leaves independent per-step errors in
+    the chunk; at 30 Hz even millimetres of them are metres per second of commanded speed, which the
+    guard clamps on nearly every tick (bench/bench_policy_chunks.py measures it)."""
+    a = np.asarray(actions, dtype=np.float64)
+    if window <= 1 or a.shape[0] < 2:
+        return a.copy()
+    from scipy.ndimage import uniform_filter1d
+
+    out = uniform_filter1d(a, size=int(window), axis=0, mode="nearest")
+    out[:keep] = a[:keep]
+    return out

@@ -20,19 +20,48 @@ from worldmodel.configs import A2WorldNetConfig
 POLICY_CONFIG_SUBDIR = Path("policy")
 
 
+def _typed(value: Any, default: Any, where: str) -> Any:
+    """`value` checked against the type of the field's default (int, float, bool, tuple, str or None)."""
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}={value!r}: expected true or false")
+    elif isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}={value!r}: expected an integer")
+    elif isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}={value!r}: expected a number")
+        return float(value)
+    elif isinstance(default, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}={value!r}: expected a list, e.g. [{', '.join(map(str, default))}]")
+        if default and isinstance(default[0], int):
+            for v in value:
+                _typed(v, default[0], where)
+        return tuple(value)
+    elif value is not None and not isinstance(value, str):
+        raise ConfigError(f"{where}={value!r}: expected a string or null")
+    return value
+
+
 def _section(cls: type, data: Mapping[str, Any] | None, where: str) -> Any:
     data = dict(data or {})
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"{where}: unknown keys {unknown} (known: {sorted(known)})")
+    defaults = cls()
     for f in fields(cls):
-        if f.name in data and isinstance(data[f.name], list):
-            data[f.name] = tuple(data[f.name])
+        if f.name in data and f.name not in _UNTYPED:
+            data[f.name] = _typed(data[f.name], getattr(defaults, f.name), f"{where}.{f.name}")
     try:
         return cls(**data)
     except TypeError as exc:
         raise ConfigError(f"{where}: {exc}") from None
+
+
+_UNTYPED = {"threads"}
+"""Fields with their own check (`worldmodel.threads.resolve_threads`: an integer or 'auto')."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +156,8 @@ class SamplerSection:
     gamma_v: float = 0.0
     gamma_a: float = 0.0
     predict_video: bool = False
+    smooth_window: int = 0
+    """Centred moving average over this many steps on the sampled chunk (0/1: none); see action_repr."""
 
 
 @dataclass(frozen=True)
@@ -149,6 +180,28 @@ class TrainSection:
     eval_every: int = 0
     init_from: str | None = None
     cosmos_cross_attn: str | None = None
+    threads: int | str | None = "auto"
+
+    def check(self, where: str) -> None:
+        positive = {"steps": self.steps, "batch_size": self.batch_size, "sample_stride": self.sample_stride,
+                    "log_every": self.log_every}
+        for key, value in positive.items():
+            if value < 1:
+                raise ConfigError(f"{where}: train.{key}={value}, expected a positive integer")
+        for key, value in {"warmup_steps": self.warmup_steps, "val_episodes": self.val_episodes,
+                           "ckpt_every": self.ckpt_every, "eval_every": self.eval_every}.items():
+            if value < 0:
+                raise ConfigError(f"{where}: train.{key}={value}, expected an integer >= 0")
+        if not self.lr > 0 or not self.grad_clip > 0:
+            raise ConfigError(f"{where}: train.lr={self.lr}, train.grad_clip={self.grad_clip}: expected positive")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"{where}: train.ema_decay={self.ema_decay}, expected a number in [0, 1)")
+        from worldmodel.threads import resolve_threads
+
+        try:
+            resolve_threads(self.threads, source="train.threads")
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -183,6 +236,7 @@ class PolicyConfig:
             train=_section(TrainSection, data.get("train"), f"{source}: train"),
         )
         cfg.policy.check(source)
+        cfg.train.check(source)
         if cfg.text.kind not in ("trained", "t5"):
             raise ConfigError(f"{source}: text.kind {cfg.text.kind!r}, expected 'trained' or 't5'")
         if len(cfg.policy.cameras) > cfg.net.max_views:

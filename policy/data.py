@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
@@ -68,13 +69,7 @@ class PolicyClipDataset:
                  episodes: Sequence[tuple[int, int]] | None = None, sample_stride: int | None = None) -> None:
         p = config.policy
         self.config = config
-        self.datasets = [LeRobotV3Dataset(r) for r in roots]
-        for ds in self.datasets:
-            if ds.fps != p.action_hz:
-                raise DatasetError(f"{ds.root}: fps {ds.fps}, the policy expects {p.action_hz} Hz data")
-            missing = [c for c in p.cameras if c not in ds.cameras]
-            if missing:
-                raise DatasetError(f"{ds.root}: cameras {missing} missing (dataset has {ds.cameras})")
+        self.datasets = open_datasets(roots, config)
         self.video_stride = p.action_hz // p.video_fps
         stride = sample_stride or config.train.sample_stride
         if stride % self.video_stride:
@@ -82,7 +77,10 @@ class PolicyClipDataset:
                                f"{self.video_stride}")
         if episodes is None:
             episodes = [(d, e) for d, ds in enumerate(self.datasets) for e in range(ds.num_episodes)]
-        self.episodes: list[Episode] = [self._load(d, e) for d, e in episodes]
+        from tqdm import tqdm
+
+        self.episodes: list[Episode] = [self._load(d, e) for d, e in tqdm(
+            episodes, desc="decode episodes", unit="ep", dynamic_ncols=True, leave=False, mininterval=1.0)]
         self.samples = [(k, s) for k, ep in enumerate(self.episodes) for s in range(0, len(ep.states), stride)]
         if not self.samples:
             raise DatasetError(f"{[str(d.root) for d in self.datasets]}: no clips in the selected episodes")
@@ -125,6 +123,38 @@ class PolicyClipDataset:
         return np.concatenate(acts), np.stack(states)
 
 
+def open_datasets(roots: Sequence[str | os.PathLike[str]], config: PolicyConfig) -> list[LeRobotV3Dataset]:
+    """The LeRobot v3.0 datasets at `roots`, checked against the policy config (rate, cameras, episodes)
+    without decoding any video; DatasetError names the root and what is wrong."""
+    if not roots:
+        raise DatasetError("no datasets given (pass --data DIR, a LeRobot v3.0 root)")
+    p = config.policy
+    out = []
+    for root in roots:
+        path = Path(root).expanduser()
+        if not path.is_dir():
+            raise DatasetError(f"{path}: not a directory (expected a LeRobot v3.0 dataset root, "
+                               "e.g. the DIR/lerobot of `a2world collect --out DIR`)")
+        if not (path / "meta" / "info.json").is_file() and (path / "lerobot" / "meta" / "info.json").is_file():
+            raise DatasetError(f"{path}: a recorder root; pass its LeRobot dataset {path / 'lerobot'}")
+        try:
+            ds = LeRobotV3Dataset(path)
+        except DatasetError:
+            raise
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise DatasetError(f"{path}: unreadable LeRobot v3.0 dataset ({type(exc).__name__}: {exc})") from None
+        if ds.num_episodes == 0 or ds.num_frames == 0:
+            raise DatasetError(f"{path}: no episodes recorded ({ds.num_episodes} episodes, {ds.num_frames} frames)")
+        if ds.fps != p.action_hz:
+            raise DatasetError(f"{path}: fps {ds.fps}, the policy expects {p.action_hz} Hz data")
+        missing = [c for c in p.cameras if c not in ds.cameras]
+        if missing:
+            raise DatasetError(f"{path}: cameras {missing} missing (dataset has {ds.cameras}); "
+                               f"set policy.cameras=[{','.join(ds.cameras)}] or record them")
+        out.append(ds)
+    return out
+
+
 def split_episodes(roots: Sequence[str | os.PathLike[str]], val_episodes: int
                    ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
     """(train, held-out) (dataset, episode) pairs: the last `val_episodes` episodes of the last dataset
@@ -133,3 +163,14 @@ def split_episodes(roots: Sequence[str | os.PathLike[str]], val_episodes: int
     if val_episodes <= 0 or val_episodes >= len(pairs):
         return pairs, []
     return pairs[:-val_episodes], pairs[-val_episodes:]
+
+
+def check_training_inputs(config_name: str | os.PathLike[str], overrides: Sequence[str],
+                          roots: Sequence[str | os.PathLike[str]]) -> PolicyConfig:
+    """The training config (with its overrides) and the datasets, checked before anything heavy loads
+    (no torch, no video decoding); raises ConfigError / DatasetError naming the value or the file."""
+    from policy.config import load_policy_config
+
+    config = load_policy_config(config_name, overrides)
+    open_datasets(roots, config)
+    return config

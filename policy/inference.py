@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from policy.action_repr import chunk_to_relative, relative_to_chunk
+from policy.action_repr import chunk_to_relative, relative_to_chunk, smooth_chunk
 from policy.checkpoint import LoadedPolicy, load_policy
 from policy.data import resize
 from policy.diffusion import JointCondition, JointDenoiser, step_coefficients
@@ -187,6 +187,7 @@ class A2WorldPolicy:
         if self.config.sampler.predict_video:
             self.last_video_latents = x0v.detach().clone()
         rel = self.loaded.normalizer.denorm_actions(x0a[0].float().cpu().numpy())
+        rel = smooth_chunk(rel, self.sampler.smooth_window, keep=K)
         rel[:, list(GRIPPER_COLUMNS)] = np.clip(rel[:, list(GRIPPER_COLUMNS)], 0.0, 1.0)
         chunk = relative_to_chunk(state, rel)[K:]
         timing.update({"sample_ms": (t1 - t0) * 1e3, "postprocess_ms": (time.perf_counter() - t1) * 1e3})

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,10 +22,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from policy.action_repr import Normalizer, relative_to_chunk
+from policy.action_repr import Normalizer, relative_to_chunk, smooth_chunk
 from policy.checkpoint import TRAIN_STATE, build_text_encoder, build_vae, save_policy
 from policy.config import PolicyConfig
-from policy.data import PolicyClipDataset, split_episodes
+from policy.data import PolicyClipDataset, check_training_inputs, split_episodes
 from policy.diffusion import JointCondition, JointDenoiser, joint_loss, sample_joint, sample_sigmas
 from policy.latents import encode_views
 from policy.model import PolicyNet, build_policy_net, init_cross_attn_from_cosmos, init_from_a2world
@@ -58,11 +59,15 @@ class TrainResult:
     eval: dict[str, float] = field(default_factory=dict)
 
 
-def clip_tensors(ds: PolicyClipDataset, vae: Any, normalizer: Normalizer, batch: int = 32) -> ClipTensors:
+def clip_tensors(ds: PolicyClipDataset, vae: Any, normalizer: Normalizer, batch: int = 32,
+                 desc: str = "encode clips") -> ClipTensors:
     """Encode every clip of `ds` once (frozen VAE) and normalise its actions and state."""
+    from tqdm import tqdm
+
     lat, acts, states, ins = [], [], [], []
     names: list[str] = []
-    for start in range(0, len(ds), batch):
+    for start in tqdm(range(0, len(ds), batch), desc=desc, unit="batch", dynamic_ncols=True, leave=False,
+                      mininterval=1.0):
         clips = [ds.clip(i) for i in range(start, min(start + batch, len(ds)))]
         lat.append(encode_views(vae, np.stack([c.images for c in clips])).cpu())
         for c in clips:
@@ -140,26 +145,38 @@ def load_init(config: PolicyConfig, net: PolicyNet, log: Callable[[str], None]) 
 
 
 @torch.no_grad()
+def sample_actions(config: PolicyConfig, net: PolicyNet, text_ctx: ContextSource, data: ClipTensors,
+                   device: torch.device, seed: int = 0, batch: int = 32) -> np.ndarray:
+    """Sampled (normalised) action chunks (N, Ha, 14) for every clip of `data`, no committed prefix."""
+    denoiser = JointDenoiser(net, config.diffusion)
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    for start in range(0, len(data.actions), batch):
+        idx = torch.arange(start, min(start + batch, len(data.actions)))
+        cond = make_condition(config, data, idx, text_ctx(data.instruction_ids[idx]).to(device), device)
+        nv = torch.randn(tuple(cond.cond_latents.shape), generator=gen).to(device)
+        na = torch.randn(tuple(data.actions[idx].shape), generator=gen).to(device)
+        _, x0a = sample_joint(denoiser, cond, nv, na, config.sampler,
+                              1 + config.sampler.gamma_v, 1 + config.sampler.gamma_a)
+        out.append(x0a.float().cpu().numpy())
+    return np.concatenate(out)
+
+
+@torch.no_grad()
 def evaluate(config: PolicyConfig, net: PolicyNet, text_ctx: ContextSource, data: ClipTensors,
              normalizer: Normalizer, baselines: dict[str, np.ndarray], device: torch.device,
              seed: int = 0) -> dict[str, float]:
     """Held-out action error of sampled chunks and of observation-independent baselines ((Ha, 14) raw
     relative chunks, e.g. the constant mean action): MSE in normalised units and mean position error (m)
     of the absolute targets over both arms and all steps."""
-    denoiser = JointDenoiser(net, config.diffusion)
-    gen = torch.Generator().manual_seed(seed)
+    sampled = sample_actions(config, net, text_ctx, data, device, seed)
     se: list[np.ndarray] = []
     pos: list[float] = []
     se_b: dict[str, list[np.ndarray]] = {k: [] for k in baselines}
     pos_b: dict[str, list[float]] = {k: [] for k in baselines}
     for start in range(0, len(data.actions), 32):
         idx = torch.arange(start, min(start + 32, len(data.actions)))
-        cond = make_condition(config, data, idx, text_ctx(data.instruction_ids[idx]).to(device), device)
-        nv = torch.randn(tuple(cond.cond_latents.shape), generator=gen).to(device)
-        na = torch.randn(tuple(data.actions[idx].shape), generator=gen).to(device)
-        _, x0a = sample_joint(denoiser, cond, nv, na, config.sampler,
-                              1 + config.sampler.gamma_v, 1 + config.sampler.gamma_a)
-        pred = x0a.cpu().numpy()
+        pred = sampled[start:start + len(idx)]
         truth = data.actions[idx].numpy()
         se.append(((pred - truth) ** 2).mean(axis=(1, 2)))
         for name, chunk in baselines.items():
@@ -167,8 +184,8 @@ def evaluate(config: PolicyConfig, net: PolicyNet, text_ctx: ContextSource, data
         for j, i in enumerate(idx.tolist()):
             state = data.states_raw[i]
             gt = relative_to_chunk(state, data.actions_raw[i])[..., :3]
-            pos.append(float(np.linalg.norm(relative_to_chunk(state, normalizer.denorm_actions(pred[j]))[..., :3]
-                                            - gt, axis=-1).mean()))
+            rel = smooth_chunk(normalizer.denorm_actions(pred[j]), config.sampler.smooth_window)  # as executed
+            pos.append(float(np.linalg.norm(relative_to_chunk(state, rel)[..., :3] - gt, axis=-1).mean()))
             for name, chunk in baselines.items():
                 bl = relative_to_chunk(state, chunk)[..., :3]
                 pos_b[name].append(float(np.linalg.norm(bl - gt, axis=-1).mean()))
@@ -202,7 +219,12 @@ def _distributed() -> tuple[int, int, int]:
 def train(config: PolicyConfig, datasets: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[str],
           resume: bool = True, log: Callable[[str], None] = print) -> TrainResult:
     """Train (or resume) a policy; writes `out_dir/checkpoint` (EMA weights) and `out_dir/train_state.pt`."""
+    from tqdm import tqdm
+
+    from worldmodel.threads import configure_torch_threads
+
     t = config.train
+    threads = configure_torch_threads(t.threads, source="train.threads")
     rank, world, local = _distributed()
     device = torch.device(f"cuda:{local}" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(t.seed + rank)
@@ -220,9 +242,11 @@ def train(config: PolicyConfig, datasets: Sequence[str | os.PathLike[str]], out_
                  "mean_chunk": per_step.mean(axis=0)}
     vae = build_vae(config.vae).to(device)
     train_data = clip_tensors(train_ds, vae, normalizer)
-    val_data = clip_tensors(PolicyClipDataset(datasets, config, val_eps), vae, normalizer) if val_eps else None
+    val_data = (clip_tensors(PolicyClipDataset(datasets, config, val_eps), vae, normalizer, desc="encode held-out")
+                if val_eps else None)
     log(f"data: {len(train_ds)} training clips from {len(train_eps)} episodes, "
-        f"{0 if val_data is None else len(val_data.actions)} held-out clips ({time.perf_counter() - t0:.1f} s)")
+        f"{0 if val_data is None else len(val_data.actions)} held-out clips ({time.perf_counter() - t0:.1f} s); "
+        f"torch threads {threads}")
 
     net = build_policy_net(config).to(device)
     text = build_text_encoder(config)
@@ -268,6 +292,9 @@ def train(config: PolicyConfig, datasets: Sequence[str | os.PathLike[str]], out_
 
     net.train()
     t_start = time.perf_counter()
+    start_step = step
+    bar = tqdm(total=t.steps, initial=step, desc="train", unit="step", dynamic_ncols=True, mininterval=1.0,
+               disable=rank != 0)
     while step < t.steps:
         idx = torch.randint(len(train_data.actions), (t.batch_size,), generator=gen)
         B = len(idx)
@@ -295,12 +322,16 @@ def train(config: PolicyConfig, datasets: Sequence[str | os.PathLike[str]], out_
             torch._foreach_lerp_(ema, [q.detach() for q in params], 1.0 - t.ema_decay)
         step += 1
         losses.append(float(loss.detach()))
+        bar.update(1)
+        if step % 10 == 0:
+            bar.set_postfix(loss=f"{np.mean(losses[-10:]):.3f}", refresh=False)
         if rank == 0 and (step % t.log_every == 0 or step == t.steps):
-            rate = step / (time.perf_counter() - t_start)
+            rate = (step - start_step) / (time.perf_counter() - t_start)
             log(f"step {step}/{t.steps} loss {np.mean(losses[-t.log_every:]):.4f} (video {parts['video']:.4f}, "
                 f"action {parts['action']:.4f}) lr {_lr(step - 1, config):.2e} {rate:.1f} it/s")
         if rank == 0 and t.ckpt_every and step % t.ckpt_every == 0 and step < t.steps:
             save(final=False)
+    bar.close()
     result = TrainResult(out / "checkpoint", step, losses)
     if rank == 0:
         result.checkpoint = save(final=True)
@@ -319,8 +350,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """`python -m policy.train --config tiny --data DIR [--data DIR2] --out DIR [KEY=VALUE ...]` (torchrun-able)."""
     import argparse
 
-    from policy.config import load_policy_config
     from rig.config import ConfigError
+    from rig.dataformats.lerobot_v3 import DatasetError
 
     parser = argparse.ArgumentParser(prog="policy.train", description="Train A2World-policy.")
     parser.add_argument("--config", default="tiny")
@@ -331,9 +362,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     try:
-        config = load_policy_config(args.config, args.overrides)
-    except ConfigError as exc:
-        print(f"error: {exc}")
+        config = check_training_inputs(args.config, args.overrides, args.data)
+    except (ConfigError, DatasetError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     result = train(config, args.data, args.out, resume=not args.no_resume, log=LOG.info)
     LOG.info("checkpoint: %s (%d steps)", result.checkpoint, result.steps)

@@ -177,3 +177,18 @@ def test_relative_action_representation_round_trip():
     norm = Normalizer.fit(rel, np.repeat(state[None], 4, axis=0), action_min_std=0.005, state_min_std=0.02)
     assert min(norm.actions.scale) >= 0.005 and min(norm.state_std) >= 0.02
     assert Normalizer.from_dict(norm.to_dict()) == norm
+
+
+def test_chunk_smoothing_keeps_the_prefix_and_removes_jitter():
+    from policy.action_repr import smooth_chunk
+
+    rng = np.random.default_rng(0)
+    t = np.linspace(0.0, 1.0, 60)[:, None]
+    clean = np.repeat(0.1 * t, 14, axis=1)  # a straight, constant-speed motion: unchanged inside
+    noisy = clean + rng.normal(0.0, 0.003, clean.shape)
+    out = smooth_chunk(noisy, 9, keep=10)
+    assert np.array_equal(out[:10], noisy[:10])  # the committed prefix is executed as committed
+    step_jitter = lambda a: np.abs(np.diff(a[10:], 2, axis=0)).mean()  # noqa: E731
+    assert step_jitter(out) < 0.2 * step_jitter(noisy)
+    assert np.allclose(smooth_chunk(clean, 9)[5:-5], clean[5:-5])
+    assert np.array_equal(smooth_chunk(noisy, 0), noisy)

@@ -147,3 +147,44 @@ def test_official_layout_checkpoint_loads(checkpoint, tmp_path):
     p.resolution = (TWIN_SIZE, TWIN_SIZE)  # the tiny network's size; the release runs at 256x256
     out = p.predict({2: _image(0)}, np.zeros((20, 14)), steps=1)
     assert out[2].shape == (21, TWIN_SIZE, TWIN_SIZE, 3)
+
+
+def test_untrained_vae_warns_loudly(checkpoint, tmp_path):
+    import torch
+
+    from worldmodel.checkpoint import read_own_config
+    from worldmodel.predict import UntrainedVAEWarning
+    from worldmodel.vae import WanVAE
+
+    with pytest.warns(UntrainedVAEWarning, match="colour noise"):
+        p = WorldModelPredictor.from_checkpoint(checkpoint)  # the smoke run trains on a random tiny VAE
+    assert "randomly initialised" in p.vae_warning
+    r = _cli("--checkpoint", str(checkpoint), "--images", str(_png(tmp_path)), "--view-ids", "2",
+             "--actions", str(_zero_actions(tmp_path)), "--out", str(tmp_path / "x.mp4"), "--steps", "1")
+    assert r.returncode == 0 and "WARNING: UNTRAINED VAE" in r.stderr, r.stderr
+    # the same weights with a training record (what `train-vae` writes) load without a warning
+    vae = WanVAE.from_checkpoint(checkpoint / "vae.safetensors", config="auto")
+    trained = vae.save_checkpoint(tmp_path / "trained_vae.safetensors", {"trained": True, "steps": 1})
+    net_cfg, _ = read_own_config(checkpoint)
+    official = tmp_path / "net.pt"
+    from safetensors.torch import load_file
+
+    torch.save({f"net.{k}": v for k, v in load_file(str(checkpoint / "model.safetensors")).items()}, official)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UntrainedVAEWarning)
+        q = WorldModelPredictor.from_checkpoint(official, net_config=net_cfg, vae_weights=trained, vae_config="auto")
+    assert q.vae_warning is None
+
+
+def _png(tmp_path):
+    path = tmp_path / "view.png"
+    cv2.imwrite(str(path), _image(0, 64, 64))
+    return path
+
+
+def _zero_actions(tmp_path):
+    path = tmp_path / "zeros.npz"
+    np.savez(path, actions=np.zeros((20, 14), np.float32))
+    return path

@@ -10,6 +10,7 @@ the sampler generates the other latent frames, decoded frames are truncated to u
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -23,11 +24,29 @@ from numpy.typing import ArrayLike, NDArray
 from rig.conventions import ARM_NAMES, COMMAND_DIM, MODEL_ACTION_DIM, VIEW_IDS
 from worldmodel.actions import ActionError, ActionStats, command_chunk_to_actions
 
+LOG = logging.getLogger(__name__)
 ViewKey = str | int
 
 
 class PredictError(ValueError):
     """Bad prediction input or checkpoint; the message names the argument/file, what was found and expected."""
+
+
+class UntrainedVAEWarning(UserWarning):
+    """The VAE decoding the predictions was never trained: every decoded frame will be colour noise."""
+
+
+def untrained_vae_message(weights: str | os.PathLike[str]) -> str | None:
+    """Why the VAE weights file cannot be trusted to decode images, or None if it is a trained VAE."""
+    from worldmodel.vae.checkpoint import is_trained, training_record
+
+    if is_trained(weights):
+        return None
+    said = "is a randomly initialised VAE" if training_record(weights) is not None else \
+        "carries no training record (a randomly initialised VAE saved by an older trainer?)"
+    return (f"the VAE {weights} {said}: every decoded frame, frame 0 (the observation) included, will be colour "
+            "noise. Train one with `a2world worldmodel train-vae` and train the world model with "
+            "`vae=embedded vae_weights=<run>/vae.safetensors`, or pass a trained VAE with --vae")
 
 
 def frames_to_uint8(video: torch.Tensor) -> NDArray[np.uint8]:
@@ -56,6 +75,7 @@ class WorldModelPredictor:
         self.view_ids = dict(view_ids or VIEW_IDS)
         self.fps, self.clip_frames, self.sampler = float(fps), int(clip_frames), sampler
         self.action_steps = int(net.config.action_steps)
+        self.vae_warning: str | None = None
 
     # ------------------------------------------------------------------------------------------ loading
     @classmethod
@@ -84,7 +104,17 @@ class WorldModelPredictor:
         if vae_weights is None:
             raise PredictError(f"{p}: an official checkpoint needs the Wan2.1 VAE weights (vae_weights / --vae)")
         vae = WanVAE.from_checkpoint(Path(vae_weights).expanduser(), config=vae_config, device=device)
-        return cls(net, vae, (256, 256), None, VIEW_IDS, 10.0, 21, sampler)
+        return cls(net, vae, (256, 256), None, VIEW_IDS, 10.0, 21, sampler)._check_vae(Path(vae_weights).expanduser())
+
+    def _check_vae(self, weights: Path) -> WorldModelPredictor:
+        """Warn loudly (log + UntrainedVAEWarning; `vae_warning` keeps the text) if the VAE is untrained."""
+        import warnings
+
+        self.vae_warning = untrained_vae_message(weights)
+        if self.vae_warning:
+            LOG.warning("UNTRAINED VAE: %s", self.vae_warning)
+            warnings.warn(self.vae_warning, UntrainedVAEWarning, stacklevel=3)
+        return self
 
     @classmethod
     def _from_own(cls, net: torch.nn.Module, info: dict[str, Any], folder: Path, device: str | torch.device,
@@ -103,7 +133,7 @@ class WorldModelPredictor:
         vae = WanVAE.from_checkpoint(weights, config=vae_cfg, device=device)
         stats = {d["name"]: ActionStats.load(folder / d["stats"]) for d in meta["datasets"]}
         return cls(net, vae, tuple(meta["resolution"]), stats, meta.get("view_ids"), float(meta.get("fps", 10.0)),
-                   int(meta.get("clip_frames", 21)), sampler)
+                   int(meta.get("clip_frames", 21)), sampler)._check_vae(weights)
 
     @property
     def device(self) -> torch.device:

@@ -9,6 +9,7 @@ number of physical cores this process may run on.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 
@@ -66,3 +67,9 @@ def configure_torch_threads(requested: int | str | None = None, *, source: str =
     with contextlib.suppress(RuntimeError):
         torch.set_num_interop_threads(max(1, min(count, 2)))
     return count
+
+
+def add_threads_option(parser: argparse.ArgumentParser) -> None:
+    """`--threads N|auto` on a command that computes; pass `args.threads` to `configure_torch_threads`."""
+    parser.add_argument("--threads", default=None, metavar="N|auto",
+                        help=f"torch intra-op threads (default: ${ENV_VAR}, else auto = physical cores)")

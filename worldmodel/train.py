@@ -41,6 +41,7 @@ from worldmodel.data.dataset import ClipDataset, MixedClipDataset, collate_clips
 from worldmodel.data.latents import ensure_latent_cache
 from worldmodel.data.sampler import DatasetConsistentBatchSampler
 from worldmodel.data.source import RecordingSource
+from worldmodel.threads import configure_torch_threads
 
 LOG = logging.getLogger(__name__)
 TRAIN_CONFIG_NAME = "train"
@@ -98,6 +99,8 @@ def validate_config(cfg: dict[str, Any]) -> None:
             raise ConfigError(f"training config: missing section {section!r}")
     data, trainer, optim = cfg["data"], cfg["trainer"], cfg["optim"]
     roots = data.get("roots")
+    if isinstance(roots, str) and roots:  # `data.roots=DIR` (no brackets): one root
+        roots = data["roots"] = [roots]
     if not isinstance(roots, list) or not roots:
         raise ConfigError("data.roots is empty: pass the recordings, e.g. data.roots=[~/a2world_data/lift_sim]")
     for key in ("names", "weights"):
@@ -365,8 +368,10 @@ class Trainer:
         validate_config(cfg)
         self.cfg = cfg
         tr = cfg["trainer"]
-        if tr.get("threads"):
-            torch.set_num_threads(int(tr["threads"]))
+        try:
+            configure_torch_threads(tr.get("threads"), source="trainer.threads")
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         self.env = setup_distributed(str(tr["device"]))
         self.device = self.env.device
         self.bf16 = _precision(cfg, self.device)
@@ -587,6 +592,15 @@ class Trainer:
             },
         }
 
+    def _vae_record(self) -> dict[str, Any]:
+        """Training record of the VAE copied into checkpoints: the inherited one's, else "never trained"."""
+        from worldmodel.vae.checkpoint import training_record
+
+        init = Path(self.cfg["init_from"]).expanduser() if self.cfg.get("init_from") else None
+        inherited = init / VAE_WEIGHTS if init is not None and init.is_dir() else None
+        record = training_record(inherited) if inherited is not None and inherited.is_file() else None
+        return record or {"trained": False}
+
     def save(self) -> Path:
         """Write a checkpoint of the current step (collective under torchrun; rank 0 writes)."""
         from safetensors.torch import save_file
@@ -618,7 +632,7 @@ class Trainer:
             for d in self.data.datasets:
                 d.stats.save(tmp / "action_stats" / f"{d.name}.json")
             if not self.cfg.get("vae_weights"):
-                self.vae.save_checkpoint(tmp / VAE_WEIGHTS)
+                self.vae.save_checkpoint(tmp / VAE_WEIGHTS, self._vae_record())
             state = tmp / STATE_DIR
             state.mkdir()
             save_file({k: v.contiguous() for k, v in online.items()}, str(state / "online.safetensors"))

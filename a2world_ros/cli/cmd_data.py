@@ -72,9 +72,14 @@ def _lerobot_summary(root: Path, per_episode: bool) -> dict[str, Any]:
 
 
 def _bags_summary(bags: list[Path]) -> dict[str, Any]:
-    from rig.dataformats.rosbag_mcap import bag_summary
+    # Imported only when there are bags: the bag module pulls in the ROS message code (and scipy).
+    from rig.dataformats.lerobot_v3 import DatasetError
+    from rig.dataformats.rosbag_mcap import BagError, bag_summary
 
-    summaries = [bag_summary(b) for b in bags]
+    try:
+        summaries = [bag_summary(b) for b in bags]
+    except BagError as exc:
+        raise DatasetError(str(exc)) from None
     return {
         "bags": len(bags),
         "messages": sum(s["messages"] for s in summaries),
@@ -87,7 +92,6 @@ def _bags_summary(bags: list[Path]) -> dict[str, Any]:
 
 def _info(args: argparse.Namespace) -> int:
     from rig.dataformats.lerobot_v3 import DatasetError
-    from rig.dataformats.rosbag_mcap import BagError
 
     root: Path = args.dir
     if not root.is_dir():
@@ -102,7 +106,7 @@ def _info(args: argparse.Namespace) -> int:
             p for p in (root / "bags").glob("*") if (p / "metadata.yaml").is_file())
         if bags:
             summary["mcap"] = _bags_summary(bags)
-    except (DatasetError, BagError, OSError, KeyError, ValueError) as exc:
+    except (DatasetError, OSError, KeyError, ValueError) as exc:
         print(f"data info: {root}: {exc}", file=sys.stderr)
         return 1
     staging = root / ".staging"

@@ -10,6 +10,8 @@ import logging
 import signal
 import sys
 
+from worldmodel.threads import add_threads_option
+
 GROUP_HELP = "A2World-policy: train on recorded datasets, serve over ZeroMQ, export to ONNX"
 GROUP_DESCRIPTION = """\
 The joint video-action diffusion policy (docs/policy.md).
@@ -52,6 +54,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
     import os
     import subprocess
 
+    from policy.data import check_training_inputs
+    from rig.config import ConfigError
+    from rig.dataformats.lerobot_v3 import DatasetError
+
+    try:  # config and data first: a typo must not cost the minutes of loading and encoding
+        check_training_inputs(args.config, args.overrides, args.data)
+    except (ConfigError, DatasetError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     tail = ["--config", args.config, "--out", args.out]
     for d in args.data:
         tail += ["--data", d]
@@ -73,8 +84,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from policy.checkpoint import PolicyCheckpointError
     from policy.server import PolicyServer, ServerConfig
     from rig.config import ConfigError
+    from worldmodel.threads import configure_torch_threads
 
     try:
+        configure_torch_threads(args.threads, source="--threads")
         if args.onnx:
             from policy.onnx_runner import OnnxPolicy
 
@@ -84,7 +97,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
             policy = A2WorldPolicy(args.checkpoint, device=args.device, num_steps=args.steps,
                                    compile=args.compile)
-    except (PolicyCheckpointError, ConfigError, FileNotFoundError) as exc:
+    except (PolicyCheckpointError, ConfigError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
@@ -111,10 +124,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from policy.checkpoint import PolicyCheckpointError
     from policy.onnx_export import export_onnx
+    from worldmodel.threads import configure_torch_threads
 
     try:
+        configure_torch_threads(args.threads, source="--threads")
         path = export_onnx(args.checkpoint, args.out, opset=args.opset)
-    except PolicyCheckpointError as exc:
+    except (PolicyCheckpointError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {path}")
@@ -183,6 +198,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="directory of allowed client public keys (*.key); required off loopback")
     p.add_argument("--allow-any-client", action="store_true",
                    help="CURVE without an allow-list: any client with the server's public key may connect (warns)")
+    add_threads_option(p)
     p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("export-onnx", help="export the denoiser step to ONNX",
@@ -192,6 +208,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("out", help="output .onnx file")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default: 17)")
     p.add_argument("--check", action="store_true", help="compare onnxruntime with torch on random inputs")
+    add_threads_option(p)
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("keys", help="generate CURVE key pairs for the server and one client",

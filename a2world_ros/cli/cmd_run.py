@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from a2world_ros.cli.cmd_sim import ensure_headless_gl, parse_size
+from worldmodel.threads import add_threads_option
 
 RUN_HELP = """\
 Run --policy on --rig for --episodes episodes of --task and print one result line per episode.
@@ -80,6 +81,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-cameras", action="store_true",
                    help="twin only: no rendering, the policy gets no images (fast; for `expert`)")
     p.add_argument("--json", type=Path, default=None, metavar="FILE", help="also write the results as JSON")
+    add_threads_option(p)
     p.set_defaults(func=cmd_run_policy)
 
 
@@ -104,6 +106,11 @@ def cmd_run_policy(args: argparse.Namespace) -> int:
     from rig.drivers.base import DeviceError
 
     try:
+        if args.rig == "sim":
+            from rig.sim.tasks import TASK_NAMES
+
+            if args.task not in TASK_NAMES:
+                return _error(f"--task: unknown task {args.task!r}; the twin's tasks are {list(TASK_NAMES)}")
         config = load_graph_config(args.run_config, args.config)
         instruction = args.instruction or task_instruction(args.task)
     except ConfigError as exc:
@@ -115,10 +122,6 @@ def cmd_run_policy(args: argparse.Namespace) -> int:
     try:
         on_start = None
         if args.rig == "sim":
-            from rig.sim.tasks import TASK_NAMES
-
-            if args.task not in TASK_NAMES:
-                return _error(f"--task {args.task!r}: the twin has {list(TASK_NAMES)}")
             size = args.size or config.run.render_size
             rig = build_sim_rig(args.task, args.seed, args.clock, size, cameras=not args.no_cameras)
             twin = rig.arms["left"].twin  # type: ignore[attr-defined]
@@ -134,6 +137,10 @@ def cmd_run_policy(args: argparse.Namespace) -> int:
             policy: Any = ExpertPolicy(twin)
             on_start = policy.reset
         else:
+            if not args.policy.startswith(("tcp://", "ipc://", "inproc://")):
+                from worldmodel.threads import configure_torch_threads
+
+                configure_torch_threads(args.threads, source="--threads")  # the model runs in this process
             keys = config.client_keys
             if args.server_key or args.client_key:
                 keys = ClientKeys(args.server_key or keys.server_public_key_file,
@@ -148,17 +155,25 @@ def cmd_run_policy(args: argparse.Namespace) -> int:
               + (f", clock {args.clock}" if args.rig == "sim" else ""), flush=True)
         between = None if args.rig == "sim" else _ask_reset
         reports = []
+        from tqdm import tqdm
+
+        # On the real rig the operator is prompted between episodes: no bar fighting with the prompt.
+        bar = tqdm(total=args.episodes, unit="ep", desc=args.task, dynamic_ncols=True, disable=args.rig != "sim")
         for i in range(args.episodes):
             if i > 0 and between is not None:
                 between(i)
             report = runner.run_episode(i, args.seed + i, max_seconds)
             reports.append(report)
-            print(report.summary(), flush=True)
-            if runner.interrupted:
+            bar.update(1)
+            wins = sum(bool(r.success) for r in reports)
+            bar.set_postfix_str(f"{wins}/{len(reports)} successful", refresh=False)
+            tqdm.write(report.summary(), file=sys.stdout)
+            if runner.interrupted or _never_answered([report]):
                 break
+        bar.close()
         if recorder is not None:
             recorder.wait()
-    except (ConfigError, DeviceError) as exc:
+    except (ConfigError, DeviceError, ValueError) as exc:
         return _error(str(exc))
     finally:
         if runner is not None:
@@ -173,7 +188,16 @@ def cmd_run_policy(args: argparse.Namespace) -> int:
     _print_summary(reports)
     if args.json is not None:
         args.json.write_text(json.dumps([r.__dict__ for r in reports], indent=2, default=float))
+    if _never_answered(reports):
+        failed = sum(r.failures for r in reports)
+        return _error(f"the policy {args.policy} never answered ({failed} request(s) failed or timed out, no "
+                      "chunk executed); is the server running and reachable? (`a2world policy serve ...`)")
     return 0
+
+
+def _never_answered(reports: list[Any]) -> bool:
+    """True when requests were made and not one chunk came back (a dead or unreachable policy)."""
+    return bool(reports) and sum(r.chunks for r in reports) == 0 and sum(r.failures + r.inferences for r in reports) > 0
 
 
 def _task_limit(twin: Any) -> float:

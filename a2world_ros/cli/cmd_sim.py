@@ -87,8 +87,10 @@ def cmd_view(args: argparse.Namespace) -> int:
     encoders = {cam: VideoEncoder(args.out / f"{cam}.mp4", w, h, POLICY_HZ, VideoSettings()) for cam in CAMERA_NAMES}
     steps = round(args.seconds * POLICY_HZ)
     success_at: float | None = None
+    from tqdm import tqdm
+
     try:
-        for k in range(steps):
+        for k in tqdm(range(steps), desc=f"render {args.task}", unit="frame", dynamic_ncols=True, mininterval=1.0):
             for cam in CAMERA_NAMES:
                 encoders[cam].encode(frames[cam])
             if expert is not None:

@@ -11,6 +11,8 @@ import json
 import sys
 from collections.abc import Callable
 
+from worldmodel.threads import add_threads_option
+
 GROUP_HELP = "world model: inspect checkpoints, train on recordings, predict videos from actions"
 GROUP_DESCRIPTION = """\
 World-model tools. A checkpoint is either an official release file (a2world-pretrained.pt,
@@ -159,6 +161,67 @@ def _add_train_vae(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_train_vae)
 
 
+EVAL_DESCRIPTION = """\
+Score a trained world model on held-out recordings against two baselines, per view and per horizon step
+(10 fps, 20 steps = 2 s): PSNR, SSIM and Farneback flow end-point error of the predicted vs the real
+video for (a) the model, (b) copy-last-frame (the observed frame repeated), (c) the model with the action
+chunks shuffled across clips. Settings: config/worldmodel/eval.yaml (docs/worldmodel_training.md).
+
+Example:
+  a2world worldmodel eval --checkpoint /work/data/ckpt/wm_tiny --data /work/data/multitask_96x128/heldout \\
+      --json runs/wm_eval.json
+"""
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from rig.config import ConfigError
+    from worldmodel.data.clips import DataError
+    from worldmodel.evaluate import METHODS, EvalConfig, evaluate
+    from worldmodel.predict import PredictError
+    from worldmodel.threads import configure_torch_threads
+
+    try:
+        configure_torch_threads(args.threads, source="--threads")
+        cfg = EvalConfig.load(args.config, max_clips=args.max_clips, sampler_steps=args.steps, seed=args.seed)
+        report = evaluate(args.checkpoint, args.data, cfg, device=args.device)
+    except (ConfigError, DataError, PredictError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if report["vae_warning"]:
+        print(f"WARNING: UNTRAINED VAE: {report['vae_warning']}", file=sys.stderr)
+    if args.json:
+        from pathlib import Path
+
+        out = Path(args.json)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=1))
+    print(f"{report['clips']} held-out clips x {len(report['cameras'])} views, horizon {report['horizon_steps']} "
+          f"steps at {report['fps']:g} fps; mean over the horizon:")
+    print(f"  {'method':<10} {'view':<12} {'PSNR dB':>8} {'SSIM':>6} {'EPE px':>7} {'EPE(all) px':>12}")
+    for method in METHODS:
+        for view in [*report["cameras"], "all"]:
+            h = report["methods"][method][view]["horizon_mean"]
+            cells = [f"{h[k]:.3f}" if h[k] is not None else "n/a" for k in ("psnr", "ssim", "flow_epe", "flow_epe_all")]
+            print(f"  {method:<10} {view:<12} {cells[0]:>8} {cells[1]:>6} {cells[2]:>7} {cells[3]:>12}")
+    print("  " + ", ".join(f"{k}: {v}" for k, v in report["verdict"].items()))
+    return 0
+
+
+def _add_eval(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="score a world model vs copy-last-frame and shuffled actions on held-out data",
+                       description=EVAL_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", required=True, help="our checkpoint folder (or its model.safetensors)")
+    p.add_argument("--data", required=True, help="held-out LeRobot v3 dataset (an `a2world collect --out` folder)")
+    p.add_argument("--json", default=None, help="write the full report (per view and step) to this JSON file")
+    p.add_argument("--max-clips", type=int, default=None, help="at most this many clips (default: eval.yaml)")
+    p.add_argument("--steps", type=int, default=None, help="sampler steps per prediction (default: eval.yaml)")
+    p.add_argument("--seed", type=int, default=None, help="noise seed (default: eval.yaml)")
+    p.add_argument("--config", default=None, help="evaluation settings YAML (default: config/worldmodel/eval.yaml)")
+    p.add_argument("--threads", default=None, help="torch CPU threads (default: physical cores; env A2WORLD_THREADS)")
+    p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    p.set_defaults(func=_cmd_eval)
+
+
 PREDICT_DESCRIPTION = """\
 Predict one 21-frame chunk per view (10 fps) from one image per view and 20 actions, and write the
 views side by side as an mp4. --actions is the release's actions.npz: key `actions`, shape (T, 14) model
@@ -175,15 +238,24 @@ Examples:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    import warnings
+
     import numpy as np
 
     from worldmodel.data.official import SampleError, load_official_sample
-    from worldmodel.predict import PredictError, WorldModelPredictor, write_side_by_side
+    from worldmodel.predict import PredictError, UntrainedVAEWarning, WorldModelPredictor, write_side_by_side
+    from worldmodel.threads import configure_torch_threads
 
     try:
+        configure_torch_threads(args.threads, source="--threads")
         view_ids = args.view_ids if args.view_ids is not None else list(range(len(args.images)))
         images, actions = load_official_sample(args.images, view_ids, args.actions, args.action_format)
-        predictor = WorldModelPredictor.from_checkpoint(args.checkpoint, device=args.device, vae_weights=args.vae)
+        with warnings.catch_warnings():  # printed below as a banner instead of a Python warning line
+            warnings.simplefilter("ignore", UntrainedVAEWarning)
+            predictor = WorldModelPredictor.from_checkpoint(args.checkpoint, device=args.device,
+                                                            vae_weights=args.vae)
+        if predictor.vae_warning:
+            print(f"{'!' * 78}\nWARNING: UNTRAINED VAE\n{predictor.vae_warning}\n{'!' * 78}", file=sys.stderr)
         if args.autoregressive:
             frames = predictor.rollout(images, actions, steps=args.steps, seed=args.seed, stats=args.stats)
         else:
@@ -191,7 +263,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                                        stats=args.stats)
         views = [frames[v] for v in images]
         out = write_side_by_side(args.out, views, fps=args.fps or predictor.fps)
-    except (SampleError, PredictError) as exc:
+    except (SampleError, PredictError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.save_frames:
@@ -220,13 +292,15 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     p.add_argument("--fps", type=float, default=None, help="mp4 frame rate (default: the model's, 10)")
     p.add_argument("--save-frames", default=None, help="also save the frames as .npz (view_<id>: (T, H, W, 3))")
+    add_threads_option(p)
     p.set_defaults(func=_cmd_predict)
 
 
 from a2world_ros.cli.worldmodel_sim import add_rollout, add_train_sim  # noqa: E402 (next to the list it extends)
 
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_inspect, _add_train, _add_train_vae,
-                                                                    _add_predict, add_train_sim, add_rollout]
+                                                                    _add_predict, _add_eval, add_train_sim,
+                                                                    add_rollout]
 """Subcommand builders, in the order `--help` lists them."""
 
 

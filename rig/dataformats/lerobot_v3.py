@@ -24,7 +24,7 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -32,7 +32,9 @@ from numpy.typing import NDArray
 from rig.conventions import ARM_NAMES, COMMAND_DIM, JOINTS_PER_ARM
 from rig.dataformats import video as vid
 from rig.dataformats.atomic import JournalView, tmp_name
-from rig.schema import Observation
+
+if TYPE_CHECKING:  # rig.schema pulls in scipy (rotations): keep `a2world data info` light
+    from rig.schema import Observation
 
 CODEBASE_VERSION = "v3.0"
 CHUNKS_SIZE = 1000
@@ -466,10 +468,18 @@ class LeRobotV3Dataset:
         info_file = self.root / "meta" / "info.json"
         if not self._view.path(info_file).is_file():
             raise DatasetError(f"{self.root}: no meta/info.json, not a LeRobot dataset")
-        self.info: dict[str, Any] = json.loads(self._view.path(info_file).read_text())
+        try:
+            self.info: dict[str, Any] = json.loads(self._view.path(info_file).read_text())
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise DatasetError(f"{info_file}: not valid JSON ({exc})") from None
+        if not isinstance(self.info, dict):
+            raise DatasetError(f"{info_file}: expected a JSON object, got {type(self.info).__name__}")
         if self.info.get("codebase_version") != CODEBASE_VERSION:
             raise DatasetError(f"{info_file}: codebase_version {self.info.get('codebase_version')!r}, "
                                f"expected {CODEBASE_VERSION!r}")
+        missing = [k for k in ("fps", "features", "total_frames") if k not in self.info]
+        if missing:
+            raise DatasetError(f"{info_file}: missing keys {missing}")
         self.fps: int = int(self.info["fps"])
         self.features: dict[str, Any] = self.info["features"]
         self.cameras: list[str] = [k[len("observation.images."):] for k, f in self.features.items()

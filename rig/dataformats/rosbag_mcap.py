@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rig.dataformats.ros_messages import serialize, typestore
-
 QOS_PROFILES = ("sensor", "reliable")
 CHUNK_COMPRESSION = ("none", "zstd")
 
@@ -64,6 +62,8 @@ class McapBagWriter:
                  chunk_compression: str = "none"):
         from rosbags.rosbag2 import CompressionFormat, CompressionMode, StoragePlugin, Writer, WriterError
 
+        from rig.dataformats.ros_messages import typestore
+
         self.path = Path(path)
         self.distro = distro
         self._store = typestore(distro)
@@ -97,6 +97,8 @@ class McapBagWriter:
         self._writer.set_custom_data(str(key), str(value))
 
     def write(self, topic: str, msg: Any, log_ns: int) -> None:
+        from rig.dataformats.ros_messages import serialize
+
         self.write_cdr(topic, serialize(msg, self.distro), log_ns)
 
     def write_cdr(self, topic: str, data: bytes | memoryview, log_ns: int) -> None:
@@ -133,6 +135,8 @@ class BagMessage:
 def read_bag(path: Path, topics: list[str] | None = None) -> Iterator[BagMessage]:
     """Decoded messages of a bag directory in log-time order (rosbags AnyReader)."""
     from rosbags.highlevel import AnyReader
+
+    from rig.dataformats.ros_messages import typestore
 
     path = Path(path)
     if not (path / "metadata.yaml").is_file():

@@ -178,9 +178,12 @@ def encode_dataset_to_cache(dataset_reader: EpisodeFrameReader, vae: WanVAE, out
     start_time = time.perf_counter()
     was_training = vae.training
     vae.eval()
+    from tqdm import tqdm
+
+    episodes = list(episodes)
     try:
         with torch.inference_mode():
-            for ep in episodes:
+            for ep in tqdm(episodes, desc="latent cache", unit="ep", dynamic_ncols=True, mininterval=1.0):
                 path = _episode_path(out, int(ep))
                 if path.is_file() and not overwrite and str(ep) in manifest["episodes"]:
                     summary.skipped_existing.append(int(ep))

@@ -7,9 +7,12 @@ frames); a training step runs the one-shot path (`chunked=False`, numerically th
 model and the policy use the mean too).
 
 Loss: L1 on pixels plus `loss.edge_weight` times L1 on the horizontal and vertical pixel differences (a
-gradient-difference term). L1 alone is content with a slightly blurred small object (a 4-pixel cube moves
-L1 little); the gradient term charges every blurred edge directly, costs two subtractions per pixel and
-needs no pretrained network (LPIPS/VGG weights are neither available offline nor cheap on CPU).
+gradient-difference term), plus `loss.mse_weight` times the pixel MSE. L1 alone is content with a slightly
+blurred small object (a 4-pixel cube moves L1 little); the gradient term charges every blurred edge
+directly, costs two subtractions per pixel and needs no pretrained network (LPIPS/VGG weights are neither
+available offline nor cheap on CPU). The MSE term is there because L1's constant-size gradient left the
+randomly initialised VAE stuck at the flat median image (L1 0.47 for 150+ steps on twin frames); the
+error-proportional MSE gradient leaves that plateau within ~30 steps, and it is what PSNR measures.
 
 After the last step the per-channel latent mean/std are measured on training clips and stored in the
 weights file (`latent_stats: data`), together with a training record (steps, held-out PSNR/SSIM).
@@ -109,9 +112,10 @@ def validate_config(cfg: Mapping[str, Any]) -> None:
             raise ConfigError(f"optim.{key}={optim.get(key)!r}: expected a {kind} number")
     if optim.get("schedule") not in ("constant", "cosine"):
         raise ConfigError(f"optim.schedule={optim.get('schedule')!r}: expected one of ['constant', 'cosine']")
-    edge = cfg["loss"].get("edge_weight")
-    if not isinstance(edge, (int, float)) or edge < 0:
-        raise ConfigError(f"loss.edge_weight={edge!r}: expected a non-negative number")
+    for key in ("edge_weight", "mse_weight"):
+        weight = cfg["loss"].get(key)
+        if not isinstance(weight, (int, float)) or isinstance(weight, bool) or weight < 0:
+            raise ConfigError(f"loss.{key}={weight!r}: expected a non-negative number")
     vae = WanVAEConfig.from_dict(dict(cfg["vae"]), source="VAE training config: vae")
     if vae.latent_stats != "data":
         raise ConfigError(f"vae.latent_stats={vae.latent_stats!r}: a trained VAE stores statistics fitted on its data; "
@@ -128,15 +132,24 @@ def uint8_to_video(clips: np.ndarray) -> torch.Tensor:
     return pixels_to_video(torch.from_numpy(np.ascontiguousarray(clips)))
 
 
-def reconstruction_loss(recon: torch.Tensor, target: torch.Tensor, edge_weight: float) -> tuple[torch.Tensor, dict]:
-    """L1 on pixels + `edge_weight` * L1 on horizontal and vertical pixel differences (module docstring)."""
-    l1 = (recon - target).abs().mean()
-    if edge_weight <= 0:
-        return l1, {"l1": float(l1.detach())}
-    dx = (recon.diff(dim=-1) - target.diff(dim=-1)).abs().mean()
-    dy = (recon.diff(dim=-2) - target.diff(dim=-2)).abs().mean()
-    edge = dx + dy
-    return l1 + edge_weight * edge, {"l1": float(l1.detach()), "edge": float(edge.detach())}
+def reconstruction_loss(recon: torch.Tensor, target: torch.Tensor, edge_weight: float,
+                        mse_weight: float = 0.0) -> tuple[torch.Tensor, dict]:
+    """L1 on pixels + `mse_weight` * MSE + `edge_weight` * L1 on horizontal and vertical pixel differences
+    (module docstring)."""
+    err = recon - target
+    l1 = err.abs().mean()
+    parts = {"l1": float(l1.detach())}
+    loss = l1
+    if mse_weight > 0:
+        mse = (err * err).mean()
+        loss = loss + mse_weight * mse
+        parts["mse"] = float(mse.detach())
+    if edge_weight > 0:
+        edge = (recon.diff(dim=-1) - target.diff(dim=-1)).abs().mean() + \
+            (recon.diff(dim=-2) - target.diff(dim=-2)).abs().mean()
+        loss = loss + edge_weight * edge
+        parts["edge"] = float(edge.detach())
+    return loss, parts
 
 
 @torch.no_grad()
@@ -271,7 +284,8 @@ class VAETrainer:
         video = uint8_to_video(self.train_clips.sample(int(tr["batch_size"]), self.rng, self.crop))
         mu, _ = self.vae.encode_moments(video, chunked=False)
         recon = self.vae.decode(mu, chunked=False, normalized=False, clamp=False)
-        loss, parts = reconstruction_loss(recon, video, float(self.cfg["loss"]["edge_weight"]))
+        loss, parts = reconstruction_loss(recon, video, float(self.cfg["loss"]["edge_weight"]),
+                                          float(self.cfg["loss"].get("mse_weight") or 0.0))
         if not torch.isfinite(loss):
             raise VAETrainError(f"step {self.step}: loss is {float(loss)} (check optim.lr and the data)")
         self.opt.zero_grad(set_to_none=True)
