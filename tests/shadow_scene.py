@@ -35,7 +35,7 @@ TEXTURE = texture()
 
 def render(position: np.ndarray) -> np.ndarray:
     """The camera image when the left tool is at `position` (x, y metres)."""
-    dx, dy = int(round(position[0] * SCALE)), int(round(position[1] * SCALE))
+    dx, dy = round(position[0] * SCALE), round(position[1] * SCALE)
     return np.roll(np.roll(TEXTURE, dx, axis=1), dy, axis=0)
 
 
@@ -74,7 +74,7 @@ class KinematicPredictor:
         for key, image in images.items():
             frames = [image]
             for pose in poses[1:, 0]:
-                dx, dy = int(round(pose[0] * SCALE)), int(round(pose[1] * SCALE))
+                dx, dy = round(pose[0] * SCALE), round(pose[1] * SCALE)
                 frames.append(np.roll(np.roll(image, dx, axis=1), dy, axis=0))
             video = np.stack(frames)
             out[key] = video if include_condition else video[1:]
