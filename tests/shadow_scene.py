@@ -79,3 +79,21 @@ class KinematicPredictor:
             video = np.stack(frames)
             out[key] = video if include_condition else video[1:]
         return out
+
+
+def observation(t: float, position: np.ndarray, image: np.ndarray | None = None):
+    """An `Observation` of the scene at capture time `t` with the left tool at `position`."""
+    from rig.schema import ArmState, CameraFrame, GripperState, Observation
+
+    s = state(position)
+    arms = {arm: ArmState(arm=arm, t=t, q=np.zeros(7), dq=np.zeros(7), tau=np.zeros(7), tcp_pose=s[i, :7])
+            for i, arm in enumerate(("left", "right"))}
+    grippers = {arm: GripperState(arm=arm, t=t, opening=1.0, width_m=0.085) for arm in ("left", "right")}
+    frame = CameraFrame(camera="front", t=t, color=render(position) if image is None else image)
+    return Observation(t=t, frames={"front": frame}, arms=arms, grippers=grippers)
+
+
+def positions(steps: int) -> list[np.ndarray]:
+    """The true tool position at each 30 Hz step of a run moving +1 px per step."""
+    start = np.array([0.4, 0.0])
+    return [start + np.array((1, 0)) * STEP_M * j for j in range(steps)]

@@ -30,7 +30,7 @@ class RealFrameBuffer:
             times = self._times.setdefault(camera, deque())
             frames = self._frames.setdefault(camera, deque())
             if times and t <= times[-1]:
-                self.out_of_order += 1
+                self.out_of_order += int(t < times[-1])  # the same frame again (t equal) is not an error
                 return
             times.append(float(t))
             frames.append(image)
