@@ -74,6 +74,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-cameras", action="store_true",
                    help="twin only: no rendering, the policy gets no images (fast; for `expert`)")
     p.add_argument("--json", type=Path, default=None, metavar="FILE", help="also write the results as JSON")
+    p.add_argument("--shadow", default=None, metavar="CHECKPOINT",
+                   help="run the shadow predictor with this world model in its own process: live metrics of "
+                        "predicted vs real cameras, report in --shadow-out (docs/shadow.md)")
+    p.add_argument("--shadow-config", default="shadow.yaml", help="shadow settings (default: config/shadow.yaml)")
+    p.add_argument("--shadow-out", type=Path, default=Path("shadow_report"), help="shadow report directory")
+    p.add_argument("--shadow-address", default=None,
+                   help="use a running `a2world shadow serve` at this address instead of starting one")
     p.set_defaults(func=cmd_run_policy)
 
 
@@ -106,6 +113,7 @@ def cmd_run_policy(args: argparse.Namespace) -> int:
     rig = None
     runner = None
     recorder = None
+    shadow = None
     try:
         on_start = None
         if args.rig == "sim":
@@ -132,7 +140,13 @@ def cmd_run_policy(args: argparse.Namespace) -> int:
         rig.connect()
         if args.record is not None:
             recorder = _open_recorder(args.record, rig)
-        runner = PolicyRunner(rig, policy, config, instruction, recorder=recorder, on_episode_start=on_start)
+        if args.shadow is not None or args.shadow_address is not None:
+            shadow = _start_shadow(args)
+        runner = PolicyRunner(rig, policy, config, instruction, recorder=recorder, on_episode_start=on_start,
+                              on_observation=shadow.on_observation if shadow else None,
+                              on_chunk=shadow.on_chunk if shadow else None)
+        if shadow is not None:
+            shadow.on_hold = lambda reason, r=runner: r.guard.estop(reason, r.clock.now())
         print(f"running {args.policy} on the {'twin' if args.rig == 'sim' else 'REAL rig'}: task {args.task} "
               f"({instruction!r}), {args.episodes} episode(s) of at most {max_seconds:g} s"
               + (f", clock {args.clock}" if args.rig == "sim" else ""), flush=True)
@@ -151,6 +165,11 @@ def cmd_run_policy(args: argparse.Namespace) -> int:
     except (ConfigError, DeviceError) as exc:
         return _error(str(exc))
     finally:
+        if shadow is not None:
+            shadow.close()
+            summary = shadow.write_report(args.shadow_out, f"{args.task}: {args.policy}")
+            print(f"shadow: {summary['chunks']} chunks scored, report in {args.shadow_out} "
+                  f"({', '.join(summary['files'].values()) or 'no scored chunk'})", flush=True)
         if runner is not None:
             runner.close()
         if recorder is not None:
@@ -164,6 +183,15 @@ def cmd_run_policy(args: argparse.Namespace) -> int:
     if args.json is not None:
         args.json.write_text(json.dumps([r.__dict__ for r in reports], indent=2, default=float))
     return 0
+
+
+def _start_shadow(args: argparse.Namespace) -> Any:
+    from a2world_ros.shadow_session import ShadowSession
+    from worldmodel.shadow.config import load_shadow_config
+
+    config = load_shadow_config(args.shadow_config)
+    print(f"starting the shadow predictor ({args.shadow_address or args.shadow}) ...", flush=True)
+    return ShadowSession.start(args.shadow, config, args.shadow_config, address=args.shadow_address)
 
 
 def _task_limit(twin: Any) -> float:

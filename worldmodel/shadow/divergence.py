@@ -66,6 +66,8 @@ class DivergenceDetector:
         fired = []
         for t, v in zip(times, values):
             t, v = float(t), float(v)
+            if t < self._last_t - 1.0:  # the clock restarted (a new episode): a fresh timeline
+                self._last_t, self._since, self._fired = -math.inf, None, False
             if t <= self._last_t:
                 continue
             self._last_t = t

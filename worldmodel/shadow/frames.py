@@ -13,6 +13,9 @@ from collections import deque
 import numpy as np
 from numpy.typing import NDArray
 
+RESTART_S = 1.0
+"""A frame this much older than the newest means the clock restarted, not a late frame."""
+
 
 class RealFrameBuffer:
     """Per camera, the frames of the last `keep_s` seconds of capture time (thread-safe)."""
@@ -29,6 +32,9 @@ class RealFrameBuffer:
         with self._lock:
             times = self._times.setdefault(camera, deque())
             frames = self._frames.setdefault(camera, deque())
+            if times and t < times[-1] - RESTART_S:  # the clock restarted (a new twin episode): start over
+                times.clear()
+                frames.clear()
             if times and t <= times[-1]:
                 self.out_of_order += int(t < times[-1])  # the same frame again (t equal) is not an error
                 return
