@@ -82,6 +82,7 @@ setup(
             "policy_node = a2world_ros.nodes.policy_node:main",
             "sim_node = a2world_ros.nodes.sim_node:main",
             "static_tf_node = a2world_ros.nodes.static_tf_node:main",
+            "shadow_node = a2world_ros.nodes.shadow_node:main",
         ],
     },
 )

@@ -42,12 +42,14 @@ class ShadowSession:
 
     def __init__(self, config: ShadowConfig, address: str, process: subprocess.Popen | None = None,
                  on_hold: Callable[[str], None] | None = None, printer: Callable[[str], None] = print,
-                 poll_s: float = 1.0) -> None:
+                 poll_s: float = 1.0, on_result: Callable[[dict[str, Any], dict[str, Any]], None] | None = None,
+                 ) -> None:
         self.config = config
         self.process = process
         self.on_hold = on_hold
         self.printer = printer
         self.poll_s = poll_s
+        self.on_result = on_result
         keys = config.server
         self.stream = ShadowClient(address, keys.send_hwm)
         self.monitor = ShadowClient(address, keys.send_hwm)
@@ -104,6 +106,8 @@ class ShadowSession:
         for r in new:
             self.results.append(r)
             self.printer(_format_line(r, self.status))
+            if self.on_result is not None:
+                self.on_result(r, self.status)
             for message in (r.get("divergence") or {}).get("fired", []):
                 self.printer(message)
                 if self.config.divergence.action == "hold" and self.on_hold is not None:

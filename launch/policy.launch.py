@@ -28,6 +28,8 @@ ARGUMENTS = [
     ("policy", "", "policy to run: a checkpoint path, or tcp://host:port of a policy server"),
     ("instruction", "", "task instruction given to the policy"),
     ("record_dir", "", "when set, record every topic to this rosbag2 directory (MCAP storage)"),
+    ("shadow", "false", "true: run the shadow predictor (predicted vs live cameras, docs/shadow.md)"),
+    ("shadow_model", "", "world-model checkpoint of the shadow predictor"),
 ]
 
 
@@ -60,6 +62,9 @@ def generate_launch_description() -> LaunchDescription:
                  "policy": ParameterValue(LaunchConfiguration("policy"), value_type=str),
                  "instruction": ParameterValue(LaunchConfiguration("instruction"), value_type=str),
              }]),
+        Node(package=PACKAGE, executable="shadow_node", name="shadow", output="screen",
+             parameters=[config, {"shadow_model": ParameterValue(LaunchConfiguration("shadow_model"), value_type=str)}],
+             condition=IfCondition(LaunchConfiguration("shadow"))),
         ExecuteProcess(
             cmd=["ros2", "bag", "record", "--storage", "mcap", "--all", "--output",
                  LaunchConfiguration("record_dir")],
