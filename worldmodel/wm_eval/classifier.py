@@ -31,6 +31,9 @@ class ClassifierConfig:
     steps: int = 300
     lr: float = 3e-3
     seed: int = 0
+    start_frames_as_failures: bool = True
+    """Also use each episode's first frames as failure examples: the success test is false there (the
+    scripted-expert data has few failed episodes)."""
 
 
 class SuccessNet(nn.Module):
@@ -96,8 +99,10 @@ class SuccessClassifier:
         return cls(net, config, meta.get("heldout_accuracy"))
 
 
-def final_frames(root: str | Path, config: ClassifierConfig) -> tuple[list[NDArray[np.uint8]], list[bool]]:
-    """Per episode of a LeRobot dataset: its last `frames_per_episode` frames of the camera and its label."""
+def final_frames(root: str | Path, config: ClassifierConfig, episodes: list[int] | None = None,
+                 ) -> tuple[list[NDArray[np.uint8]], list[bool]]:
+    """Per episode of a LeRobot dataset: its last `frames_per_episode` frames of the camera with the
+    episode's success label, and (`start_frames_as_failures`) its first frames labelled failure."""
     from rig.dataformats.lerobot_v3 import LeRobotV3Dataset
     from worldmodel.data.source import resolve_dataset_root
 
@@ -105,12 +110,22 @@ def final_frames(root: str | Path, config: ClassifierConfig) -> tuple[list[NDArr
     if config.camera not in ds.cameras:
         raise ValueError(f"{root}: camera {config.camera!r} not recorded (it has {ds.cameras})")
     frames, labels = [], []
-    for ep in range(ds.num_episodes):
+    for ep in range(ds.num_episodes) if episodes is None else episodes:
         length = int(ds.episode(ep)["length"])
         idx = list(range(max(0, length - config.frames_per_episode), length))
         frames.append(ds.video_frames(ep, config.camera, idx))
         labels.append(ds.episode_success(ep))
+        if config.start_frames_as_failures:
+            frames.append(ds.video_frames(ep, config.camera, list(range(min(length, config.frames_per_episode)))))
+            labels.append(False)
     return frames, labels
+
+
+def dataset_episodes(root: str | Path) -> int:
+    from rig.dataformats.lerobot_v3 import LeRobotV3Dataset
+    from worldmodel.data.source import resolve_dataset_root
+
+    return LeRobotV3Dataset(resolve_dataset_root(root)).num_episodes
 
 
 def accuracy(classifier: SuccessClassifier, frames: list[NDArray[np.uint8]], labels: list[bool]) -> float:
