@@ -56,6 +56,32 @@ def is_loopback(address: str) -> bool:
         return False
 
 
+def secure_socket(ctx: zmq.Context, sock: zmq.Socket, address: str, secret_key_file: str | None,
+                  authorized_keys_dir: str | None, what: str = "server") -> ThreadAuthenticator | None:
+    """The security rule of our ZeroMQ servers: loopback may run in the clear; any other interface needs
+    a CURVE secret key (encryption) and, with `authorized_keys_dir`, client authentication through ZAP.
+    Returns the started authenticator (stop it on close), or None."""
+    if secret_key_file is None:
+        if not is_loopback(address):
+            raise ValueError(
+                f"{what} address {address}: binding to a non-loopback interface needs CURVE "
+                "keys (curve_secret_key_file); generate them with `a2world policy keys DIR`"
+            )
+        return None
+    public, private = zmq.auth.load_certificate(secret_key_file)
+    if private is None:
+        raise ValueError(f"curve_secret_key_file {secret_key_file}: holds no secret key")
+    auth = None
+    if authorized_keys_dir:
+        auth = ThreadAuthenticator(ctx)
+        auth.start()
+        auth.configure_curve(domain="*", location=str(Path(authorized_keys_dir)))
+    sock.curve_secretkey = private
+    sock.curve_publickey = public
+    sock.curve_server = True
+    return auth
+
+
 class PolicyServer:
     """Serves one `Policy` on a ZeroMQ ROUTER socket until `stop()`."""
 
@@ -85,24 +111,8 @@ class PolicyServer:
         self._meta = encode({"ok": True, "body": policy.metadata()})
 
     def _configure_security(self) -> None:
-        secret = self.config.curve_secret_key_file
-        if secret is None:
-            if not is_loopback(self.config.address):
-                raise ValueError(
-                    f"server address {self.config.address}: binding to a non-loopback interface needs CURVE "
-                    "keys (curve_secret_key_file); generate them with `a2world policy keys DIR`"
-                )
-            return
-        public, private = zmq.auth.load_certificate(secret)
-        if private is None:
-            raise ValueError(f"curve_secret_key_file {secret}: holds no secret key")
-        if self.config.authorized_keys_dir:
-            self._auth = ThreadAuthenticator(self._ctx)
-            self._auth.start()
-            self._auth.configure_curve(domain="*", location=str(Path(self.config.authorized_keys_dir)))
-        self._sock.curve_secretkey = private
-        self._sock.curve_publickey = public
-        self._sock.curve_server = True
+        self._auth = secure_socket(self._ctx, self._sock, self.config.address, self.config.curve_secret_key_file,
+                                   self.config.authorized_keys_dir, what="server")
 
     # -- request handling -------------------------------------------------------------------
     def _reply(self, ident: bytes, msg_id: Any, *, ok: bool, body: Any = None, error: str = "",

@@ -1,7 +1,7 @@
 """The shadow node's plain-Python core: ROS messages in, the shadow session fed, shadow topics out.
 
 Inputs are the policy graph's own topics: camera images, arm and gripper states (paired into
-observations by capture time with `ObservationSync`, as the policy node does) and the command chunks
+observations by capture time by the policy node's own `PolicyBridge`) and the command chunks
 the policy node publishes (the two halves paired by header stamp, as the arms node does). Outputs: per
 camera the side-by-side real | predicted | |difference| image of each scored frame, published in
 capture-time order at the node's image rate (`/shadow/<camera>/image`), each chunk's metric means
@@ -19,12 +19,12 @@ from typing import Any, Protocol
 import numpy as np
 
 from rig import topics
-from rig.conventions import ARM_NAMES, CAMERA_NAMES
+from rig.conventions import CAMERA_NAMES
 from rig.dataformats import ros_messages as rm
-from rig.schema import CameraFrame, CommandChunk, Observation, SchemaError
+from rig.schema import CommandChunk, Observation, SchemaError
 from worldmodel.metrics import METRIC_NAMES
 
-from .observation_sync import ObservationSync
+from .bridges import PolicyBridge
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +58,9 @@ class ShadowBridge:
         self.cameras = cameras
         self.distro = distro
         self.dt = dt
-        self.sync = ObservationSync(cameras, ARM_NAMES, slop_s, state_slop_s, gripper_slop_s)
-        self._pose_msgs: dict[str, Any] = {}
-        self._joint_msgs: dict[str, Any] = {}
+        self._inputs = PolicyBridge(self, clock_map, slop_s=slop_s, state_slop_s=state_slop_s,  # type: ignore[arg-type]
+                                    gripper_slop_s=gripper_slop_s, cameras=cameras, distro=distro)
+        self._inputs.running = True
         self._pending: dict[str, tuple[int, Any]] = {}
         self._lock = threading.Lock()
         self._frames: dict[str, deque[tuple[float, np.ndarray]]] = {c: deque(maxlen=60) for c in cameras}
@@ -71,45 +71,23 @@ class ShadowBridge:
         self.counters = {"observations": 0, "chunks": 0, "results": 0, "errors": 0}
 
     # ------------------------------------------------------------------ inputs
-    def _emit(self, obs: Observation | None) -> None:
-        if obs is not None:
-            self.counters["observations"] += 1
-            self.sink.on_observation(obs.t, obs)
+    # Observations are assembled exactly as the policy node assembles them: its bridge, with this one as
+    # its "loop" (`on_observation`), always running.
+    def on_observation(self, obs: Observation) -> None:
+        self.counters["observations"] += 1
+        self.sink.on_observation(obs.t, obs)
 
     def on_image(self, camera: str, msg: Any) -> None:
-        try:
-            frame = CameraFrame(camera=camera, t=self.clock_map.to_monotonic(rm.stamp_ns(msg.header.stamp)),
-                                color=rm.image_array(msg))
-        except (rm.MessageError, SchemaError) as exc:
-            self.counters["errors"] += 1
-            log.warning("shadow: dropped image of %s: %s", camera, exc)
-            return
-        self._emit(self.sync.add_frame(frame))
+        self._inputs.on_image(camera, msg)
 
     def on_joint_state(self, arm: str, msg: Any) -> None:
-        self._joint_msgs[arm] = msg
-        self._pair_arm(arm)
+        self._inputs.on_joint_state(arm, msg)
 
     def on_tcp_pose(self, arm: str, msg: Any) -> None:
-        self._pose_msgs[arm] = msg
-        self._pair_arm(arm)
-
-    def _pair_arm(self, arm: str) -> None:
-        joint, pose = self._joint_msgs.get(arm), self._pose_msgs.get(arm)
-        if joint is None or pose is None or rm.stamp_ns(joint.header.stamp) != rm.stamp_ns(pose.header.stamp):
-            return
-        try:
-            self._emit(self.sync.add_arm_state(rm.arm_state_from_msgs(arm, joint, pose, self.clock_map)))
-        except (rm.MessageError, SchemaError) as exc:
-            self.counters["errors"] += 1
-            log.warning("shadow: dropped state of arm %s: %s", arm, exc)
+        self._inputs.on_tcp_pose(arm, msg)
 
     def on_gripper_state(self, arm: str, msg: Any) -> None:
-        try:
-            self._emit(self.sync.add_gripper_state(rm.gripper_state_from_msg(arm, msg, self.clock_map)))
-        except (rm.MessageError, SchemaError) as exc:
-            self.counters["errors"] += 1
-            log.warning("shadow: dropped gripper state of %s: %s", arm, exc)
+        self._inputs.on_gripper_state(arm, msg)
 
     def on_command(self, kind: str, msg: Any) -> bool:
         """One half of a published chunk (`poses` or `grippers`); True when it completed a chunk."""

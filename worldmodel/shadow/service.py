@@ -13,15 +13,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import zmq
-import zmq.auth
-from zmq.auth.thread import ThreadAuthenticator
 
-from policy.server import is_loopback
+from policy.server import secure_socket
 from policy.wire import WireError, decode, encode
 from worldmodel.shadow.config import ServerSettings
 from worldmodel.shadow.engine import ShadowResult
@@ -52,33 +49,15 @@ class ShadowServer:
         self.metadata = {"resolution": list(worker.engine.resolution), "fps": worker.engine.fps,
                          "cameras": list(worker.config.cameras), **(metadata or {})}
         self._ctx = zmq.Context()
-        self._auth: ThreadAuthenticator | None = None
         self._sock = self._ctx.socket(zmq.ROUTER)
         self._sock.setsockopt(zmq.LINGER, 0)
         self._sock.setsockopt(zmq.MAXMSGSIZE, settings.max_message_bytes)
-        self._configure_security()
+        self._auth = secure_socket(self._ctx, self._sock, settings.address, settings.curve_secret_key_file,
+                                   settings.authorized_keys_dir, what="shadow server")
         self._sock.bind(settings.address)
         self.address = self._sock.getsockopt_string(zmq.LAST_ENDPOINT)
         self._stop = threading.Event()
         self.errors = 0
-
-    def _configure_security(self) -> None:
-        secret = self.settings.curve_secret_key_file
-        if secret is None:
-            if not is_loopback(self.settings.address):
-                raise ValueError(f"shadow server address {self.settings.address}: a non-loopback interface needs "
-                                 "CURVE keys (server.curve_secret_key_file); make them with `a2world policy keys DIR`")
-            return
-        public, private = zmq.auth.load_certificate(secret)
-        if private is None:
-            raise ValueError(f"shadow server curve_secret_key_file {secret}: holds no secret key")
-        if self.settings.authorized_keys_dir:
-            self._auth = ThreadAuthenticator(self._ctx)
-            self._auth.start()
-            self._auth.configure_curve(domain="*", location=str(Path(self.settings.authorized_keys_dir)))
-        self._sock.curve_secretkey = private
-        self._sock.curve_publickey = public
-        self._sock.curve_server = True
 
     def _reply(self, ident: bytes, msg_id: Any, ok: bool, body: Any = None, error: str = "") -> None:
         payload = {"id": msg_id, "ok": ok, **({"body": body} if ok else {"error": error})}
