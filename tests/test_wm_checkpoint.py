@@ -174,12 +174,12 @@ def test_inspect_reports_variant_dtype_count_and_config(full_layout_pt: Path, tm
     data = json.loads(capsys.readouterr().out)
     assert data["matches"] == ["tiny"] and data["dtypes"] == {"float32": len(tiny_random().state_dict())}
 
-    # a libero-style file: variant detected, no config of that variant yet
+    # a libero-style file that misses a key: variant detected, no config matches
     one = torch.zeros(1, dtype=torch.bfloat16)
     libero = {f"net.{k}": one.expand(s) for k, s in official_layout().items() if "black_" not in k}
     libero["net.history_tokenizer.pe2d_proj.weight"] = one.expand(1024, 128)
-    torch.save(libero, tmp_path / "a2world-libero.pt")
-    assert cli_main(["worldmodel", "inspect", str(tmp_path / "a2world-libero.pt"), "--require-match"]) == 2
+    torch.save(libero, tmp_path / "a2world-libero-broken.pt")
+    assert cli_main(["worldmodel", "inspect", str(tmp_path / "a2world-libero-broken.pt"), "--require-match"]) == 2
     out = capsys.readouterr().out
     assert "a2world_sim" in out and "no known config matches" in out
     assert cli_main(["worldmodel", "inspect", str(tmp_path / "missing.pt")]) == 1

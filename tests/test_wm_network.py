@@ -175,6 +175,8 @@ def test_blacks_context_path() -> None:
     assert y.shape == x.shape and not torch.allclose(y, y_action)
 
 
-def test_unknown_variant_is_a_clear_error() -> None:
-    with pytest.raises(NotImplementedError, match="a2world_sim"):
-        build_net(A2WorldNetConfig(variant="a2world_sim"), device="meta")
+def test_variant_errors_are_clear() -> None:
+    with pytest.raises(ConfigError, match="use_black"):
+        A2WorldNetConfig(variant="a2world_sim")  # the sim variant has no black tokenizer
+    with pytest.raises(ConfigError, match="variant='a2world_xl'"):
+        A2WorldNetConfig(variant="a2world_xl")

@@ -62,7 +62,11 @@ def rotate(x: torch.Tensor, ang: torch.Tensor) -> torch.Tensor:
     return x * ang.cos()[:, None] + rot * ang.sin()[:, None]
 
 
-def reference_forward(net: A2WorldNet, x, t, a, ids, cond_mask, fps: float = 10.0, ctx_repeat: int = 8):
+def reference_forward(net: A2WorldNet, x, t, a, ids, cond_mask, fps: float = 10.0, ctx_repeat: int = 8,
+                      extend_kv=None, cross_attn=None):
+    """The literal forward. Variant hooks (A2World-sim): `extend_kv(prefix, b, k, v) -> (k, v)` changes the
+    self-attention keys/values of sample b; `cross_attn(prefix, b, j, queries) -> out` replaces the
+    cross-attention of view j (queries: that view's modulated tokens)."""
     cfg = net.config
     sd = {k: v for k, v in net.state_dict().items()}
     B, C, VT, H, W = x.shape
@@ -113,6 +117,8 @@ def reference_forward(net: A2WorldNet, x, t, a, ids, cond_mask, fps: float = 10.
             k = rotate(rms(heads(xn[b] @ sd[p + "self_attn.k_proj.weight"].T), sd[p + "self_attn.k_norm.weight"]),
                        ang)
             v = heads(xn[b] @ sd[p + "self_attn.v_proj.weight"].T)
+            if extend_kv is not None:
+                k, v = extend_kv(p, b, k, v)
             out[b] = attend(q, k, v) @ sd[p + "self_attn.output_proj.weight"].T
         tok = tok + g * out.reshape(tok.shape)
 
@@ -141,6 +147,9 @@ def reference_forward(net: A2WorldNet, x, t, a, ids, cond_mask, fps: float = 10.
         out = torch.zeros_like(xn)
         for b in range(B):
             for j in range(V):
+                if cross_attn is not None:
+                    out[b, j] = cross_attn(p, b, j, xn[b, j])
+                    continue
                 c_slice = ctx[b, j * ctx_repeat:(j + 1) * ctx_repeat]
                 q = rms(heads(xn[b, j] @ sd[p + "cross_attn.q_proj.weight"].T), sd[p + "cross_attn.q_norm.weight"])
                 k = rms(heads(c_slice @ sd[p + "cross_attn.k_proj.weight"].T), sd[p + "cross_attn.k_norm.weight"])

@@ -29,7 +29,7 @@ OWN_FORMAT = "a2world-ros/worldmodel-net"
 OWN_FORMAT_VERSION = 1
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.yaml"
-DEFAULT_CONFIG_FOR_VARIANT = {"a2world": "a2world_2b"}
+DEFAULT_CONFIG_FOR_VARIANT = {"a2world": "a2world_2b", "a2world_sim": "a2world_sim_2b"}
 
 
 class CheckpointError(ValueError):

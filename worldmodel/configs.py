@@ -21,7 +21,7 @@ VARIANTS = ("a2world", "a2world_sim")
 
 _TUPLE_FIELDS = {"black_pool"}
 _FLOAT_FIELDS = {"mlp_ratio", "rope_h_extrapolation", "rope_w_extrapolation", "rope_t_extrapolation",
-                 "rope_base_fps", "default_fps", "norm_eps"}
+                 "rope_base_fps", "default_fps", "norm_eps", "vpb_clamp", "vpb_scale"}
 _BOOL_FIELDS = {"concat_padding_mask", "rope_fps_modulation", "use_black", "enable_cross_view_attn"}
 
 
@@ -61,6 +61,19 @@ class A2WorldNetConfig:
     black_mid_channels: int = 512
     black_pool: tuple[int, int, int] = (16, 12, 8)
     enable_cross_view_attn: bool = True
+    # A2World-sim only (variant a2world_sim; `a2world-libero.pt`). History tokens are
+    # crossattn_emb_channels wide (1024 = model_channels / 2 in the release).
+    history_latent_frames: int = 5    # history latents per view (20 frames per view, encoded with window 16)
+    history_slots: int = 20           # frames picked from the history buffer (the state's slot axis)
+    history_mid_channels: int = 128   # history tokenizer: Conv3x3 s2 (in -> mid), SiLU, Conv1x1 (mid -> D)
+    history_pe_dim: int = 128         # 2-D sin-cos position features of the history tokens (divisible by 4)
+    history_pose_dim: int = 6         # pose_mlp / gate inputs (registered, unused by the released forward)
+    history_pose_freqs: int = 8
+    history_pose_hidden: int = 256
+    path_feature_dim: int = 22        # action-path features per (future step, history slot)
+    vpb_hidden: int = 128             # view-pair bias MLP 22 -> hidden -> 1
+    vpb_clamp: float = 10.0
+    vpb_scale: float = 1.0
     source: str = field(default="<defaults>", compare=False)
 
     def __post_init__(self) -> None:
@@ -70,7 +83,9 @@ class A2WorldNetConfig:
         positive = ("model_channels", "num_blocks", "num_heads", "in_channels", "out_channels", "patch_spatial",
                     "patch_temporal", "adaln_lora_dim", "crossattn_emb_channels", "action_steps",
                     "action_per_step", "view_condition_dim", "num_view_embeddings", "max_views", "state_t",
-                    "max_img_h", "max_img_w", "max_frames", "black_mid_channels")
+                    "max_img_h", "max_img_w", "max_frames", "black_mid_channels", "history_latent_frames",
+                    "history_slots", "history_mid_channels", "history_pe_dim", "history_pose_dim",
+                    "history_pose_freqs", "history_pose_hidden", "path_feature_dim", "vpb_hidden")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{where}: {name}={getattr(self, name)} must be positive")
@@ -81,6 +96,10 @@ class A2WorldNetConfig:
             raise ConfigError(f"{where}: head_dim={self.head_dim} too small or odd for 3D RoPE (needs >= 12, even)")
         if self.max_views > 4:
             raise ConfigError(f"{where}: max_views={self.max_views}; the release's cross-view map covers 4 views")
+        if self.history_pe_dim % 4:
+            raise ConfigError(f"{where}: history_pe_dim={self.history_pe_dim} must be divisible by 4 (sin/cos of y, x)")
+        if self.variant == "a2world_sim" and self.use_black:
+            raise ConfigError(f"{where}: variant a2world_sim has no black_to_crossattn_emb; set use_black: false")
         if len(self.black_pool) != 3 or any(p <= 0 for p in self.black_pool):
             raise ConfigError(f"{where}: black_pool={list(self.black_pool)} must be 3 positive sizes (t, h, w)")
 

@@ -118,7 +118,8 @@ class Conditioning:
     latents: (B, C, V*T, H, W) ground-truth latents (only the conditioning frames are read);
     frame_mask: (B, V*T) bool, True on conditioning frames; action: (B, steps, 14); view_ids: (B, V);
     view_mask: (B, V) bool or None; fps: RoPE frame rate or None (network default);
-    null_action: action the model was trained to treat as "no condition" (enables real CFG) or None.
+    null_action: action the model was trained to treat as "no condition" (enables real CFG) or None;
+    net_inputs: extra keyword inputs of the network (A2World-sim: `history`, `state`), batch-first, or None.
     """
 
     latents: torch.Tensor
@@ -128,6 +129,7 @@ class Conditioning:
     view_mask: torch.Tensor | None = None
     fps: float | None = None
     null_action: torch.Tensor | None = None
+    net_inputs: dict[str, torch.Tensor] | None = None
 
 
 class Denoiser:
@@ -157,6 +159,7 @@ class Denoiser:
             mask_t.expand(-1, 1, -1, *x_sigma.shape[-2:]).to(dtype),
             fps=cond.fps,
             view_mask=cond.view_mask,
+            **(cond.net_inputs or {}),
         ).float()
         x0 = c_skip * x_sigma + c_out * out
         return gt * mask_t + x0 * (1 - mask_t)
@@ -186,6 +189,7 @@ class Denoiser:
             view_ids=torch.cat([cond.view_ids, cond.view_ids]),
             view_mask=None if cond.view_mask is None else torch.cat([cond.view_mask, cond.view_mask]),
             fps=cond.fps,
+            net_inputs=None if cond.net_inputs is None else {k: torch.cat([v, v]) for k, v in cond.net_inputs.items()},
         )
         both = self._call_net(torch.cat([x_sigma, x_sigma]), torch.cat([sigma, sigma]), doubled, doubled.action)
         x_cond, x_uncond = both[:B], both[B:]
@@ -245,6 +249,7 @@ def sample(
     sigma_conditional: float = SIGMA_CONDITIONAL,
     noise: torch.Tensor | None = None,
     callback: Callable[[int, torch.Tensor, torch.Tensor], Any] | None = None,
+    net_inputs: dict[str, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Generate latents (B, C, V*T, H, W), fp32, conditioned on the first frame(s) of each view.
 
@@ -252,7 +257,8 @@ def sample(
     (other frames are ignored); actions: (B, 20, 14); view_ids: (B, V). The conditioning frames are
     the first `num_cond_frames` latent frames of each view unless `frame_mask` (B, V*T) is given.
     Starting noise: `noise` if given, else numpy RandomState(seed) normal * sigma_max (the release).
-    `callback(i, x, x0_hat)` runs after each solver step.
+    `callback(i, x, x0_hat)` runs after each solver step. `net_inputs`: extra network inputs (A2World-sim
+    `history` latents and `state` features), passed to every network call.
     """
     cfg = SamplerConfig.preset(sampler) if isinstance(sampler, str) else sampler
     if hasattr(net, "check_view_ids"):
@@ -265,7 +271,8 @@ def sample(
     cond = Conditioning(latents=cond_latents.to(device).float(), frame_mask=frame_mask.to(device),
                         action=actions.to(device), view_ids=view_ids.to(device),
                         view_mask=None if view_mask is None else view_mask.to(device), fps=fps,
-                        null_action=None if null_action is None else null_action.to(device))
+                        null_action=None if null_action is None else null_action.to(device),
+                        net_inputs=None if net_inputs is None else {k: v.to(device) for k, v in net_inputs.items()})
     denoiser = Denoiser(net, sigma_conditional)
     sigmas = karras_sigmas(cfg.num_steps, cfg.sigma_min, cfg.sigma_max, cfg.rho)
     x = (initial_noise(tuple(cond_latents.shape), seed, cfg.sigma_max) if noise is None else noise.float())

@@ -66,9 +66,9 @@ def train_config_dir() -> Path:
     raise ConfigError(f"worldmodel/{TRAIN_CONFIG_NAME}.yaml not found under {[str(d) for d in config_dirs()]}")
 
 
-def load_train_config(overrides: Sequence[str] = ()) -> dict[str, Any]:
-    """Compose `config/worldmodel/train.yaml` with Hydra overrides (`key=value`, `+train=preset`) into a
-    plain, resolved dict."""
+def load_train_config(overrides: Sequence[str] = (), name: str = TRAIN_CONFIG_NAME) -> dict[str, Any]:
+    """Compose `config/worldmodel/<name>.yaml` (default `train.yaml`; `train_vae` for the VAE trainer) with
+    Hydra overrides (`key=value`, `+train=preset`) into a plain, resolved dict."""
     from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
     from omegaconf import OmegaConf
@@ -76,7 +76,7 @@ def load_train_config(overrides: Sequence[str] = ()) -> dict[str, Any]:
 
     try:
         with initialize_config_dir(config_dir=str(train_config_dir()), version_base=None):
-            cfg = compose(TRAIN_CONFIG_NAME, overrides=list(overrides))
+            cfg = compose(name, overrides=list(overrides))
         out = OmegaConf.to_container(cfg, resolve=True)
     except (HydraException, OmegaConfBaseException) as exc:
         raise ConfigError(f"training config overrides {list(overrides)}: {exc}") from None
@@ -306,8 +306,10 @@ def build_network(cfg: dict[str, Any]) -> nn.Module:
     return net.float()
 
 
-def build_datasets(cfg: dict[str, Any], vae: nn.Module | None, env: DistEnv) -> MixedClipDataset:
-    """The mix of `data.roots`, with per-dataset action statistics; builds latent caches if configured."""
+def build_datasets(cfg: dict[str, Any], vae: nn.Module | None, env: DistEnv,
+                   dataset_cls: type[ClipDataset] = ClipDataset, **dataset_kwargs: Any) -> MixedClipDataset:
+    """The mix of `data.roots`, with per-dataset action statistics; builds latent caches if configured.
+    `dataset_cls` / `dataset_kwargs`: the clip dataset (A2World-sim: `HistoryClipDataset` and its settings)."""
     data = cfg["data"]
     clip = ClipConfig(clip_frames=int(data["clip_frames"]), frame_stride=int(data["frame_stride"]),
                       clip_hop=int(data["clip_hop"]), action_source=str(data["action_source"]))
@@ -330,8 +332,9 @@ def build_datasets(cfg: dict[str, Any], vae: nn.Module | None, env: DistEnv) -> 
             if env.distributed:
                 torch.distributed.barrier()
         stats = src.fit_stats(clip, str(data["normalization"]))
-        datasets.append(ClipDataset(src, clip, data["cameras"], stats, resolution, data.get("view_ids"),
-                                    latent_cache=cache, preload=bool(data.get("preload", True)), index=d))
+        datasets.append(dataset_cls(src, clip, data["cameras"], stats, resolution, data.get("view_ids"),
+                                    latent_cache=cache, preload=bool(data.get("preload", True)), index=d,
+                                    **dataset_kwargs))
     return MixedClipDataset(datasets)
 
 
@@ -375,12 +378,12 @@ class Trainer:
         self.noise = TrainingNoiseConfig.load(cfg.get("diffusion_config"))
         self.uses_cache = bool(cfg["data"].get("latent_cache"))
         self.vae = build_vae(cfg, self.device)
-        self.data = build_datasets(cfg, self.vae, self.env)
+        self.data = self.build_data()
         if self.uses_cache:
             self.vae_for_training: nn.Module | None = None
         else:
             self.vae_for_training = self.vae
-        self.raw_net = build_network(cfg).to(self.device)
+        self.raw_net = self.build_model().to(self.device)
         if tr.get("activation_checkpointing"):
             enable_activation_checkpointing(self.raw_net)
         self.net = wrap_network(self.raw_net, str(tr["strategy"]), self.env, self.bf16)
@@ -401,10 +404,33 @@ class Trainer:
         if tr.get("resume"):
             self.resume(str(tr["resume"]))
 
+    # ------------------------------------------------------------------------- variant hooks (A2World-sim)
+    collate = staticmethod(collate_clips)
+
+    def build_data(self) -> MixedClipDataset:
+        """The training datasets (A2World-sim: clips with history, `worldmodel.train_sim`)."""
+        return build_datasets(self.cfg, self.vae, self.env)
+
+    def build_model(self) -> nn.Module:
+        """The network to train, initialised from `init_from` if set."""
+        return build_network(self.cfg)
+
+    def prepare_batch(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """Hook before a training step (A2World-sim: self-forcing replaces frames here)."""
+        return batch
+
+    def network_inputs(self, batch: dict[str, Any]) -> dict[str, torch.Tensor] | None:
+        """Extra network inputs of a batch (A2World-sim: encoded history and path features)."""
+        return None
+
+    def extra_metadata(self) -> dict[str, Any]:
+        """Variant-specific entries of the checkpoint's training metadata."""
+        return {}
+
     # ------------------------------------------------------------------------------------------ data
     def _loader(self, sampler: DatasetConsistentBatchSampler, persistent: bool = False) -> torch.utils.data.DataLoader:
         workers = int(self.cfg["data"].get("num_workers", 0))
-        return torch.utils.data.DataLoader(self.data, batch_sampler=sampler, collate_fn=collate_clips,
+        return torch.utils.data.DataLoader(self.data, batch_sampler=sampler, collate_fn=self.collate,
                                            num_workers=workers, persistent_workers=persistent and workers > 0,
                                            pin_memory=self.device.type == "cuda")
 
@@ -437,7 +463,10 @@ class Trainer:
             x0 = self.latents(batch).cpu()
             sigma = sample_training_sigma(x0.shape[0], self._frames_per_view(batch, x0), self.noise, generator=gen)
             eps = torch.randn(x0.shape, generator=gen)
-            out.append(({"latents": x0, "actions": batch["actions"], "view_ids": batch["view_ids"]}, sigma, eps))
+            extra = self.network_inputs(batch)
+            out.append(({"latents": x0, "actions": batch["actions"], "view_ids": batch["view_ids"],
+                         "net_inputs": None if extra is None else {k: v.cpu() for k, v in extra.items()}},
+                        sigma, eps))
         return out
 
     @staticmethod
@@ -465,13 +494,15 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------ step
     def loss(self, x0: torch.Tensor, actions: torch.Tensor, view_ids: torch.Tensor, sigma: torch.Tensor,
-             eps: torch.Tensor) -> torch.Tensor:
+             eps: torch.Tensor, net_inputs: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         from worldmodel.diffusion import Conditioning, first_frames_mask, training_loss
 
         B, V = view_ids.shape
         mask = first_frames_mask(B, V, x0.shape[2] // V, 1, device=self.device)
         cond = Conditioning(latents=x0, frame_mask=mask, action=actions.to(self.device),
-                            view_ids=view_ids.to(self.device))
+                            view_ids=view_ids.to(self.device),
+                            net_inputs=None if net_inputs is None else
+                            {k: v.to(self.device) for k, v in net_inputs.items()})
         with self._autocast():
             return training_loss(self.net, x0, cond, sigma.to(self.device), eps.to(self.device), self.noise.loss_scale)
 
@@ -479,12 +510,14 @@ class Trainer:
         """One optimiser step; returns (loss, gradient norm)."""
         from worldmodel.diffusion import sample_training_sigma
 
+        batch = self.prepare_batch(batch)
         x0 = self.latents(batch)
+        net_inputs = self.network_inputs(batch)
         V = batch["view_ids"].shape[1]
         sigma = sample_training_sigma(x0.shape[0], x0.shape[2] // V, self.noise, generator=self.generator)
         eps = torch.randn(x0.shape, generator=self.generator).to(self.device)
         self.net.train()
-        loss = self.loss(x0, batch["actions"], batch["view_ids"], sigma, eps)
+        loss = self.loss(x0, batch["actions"], batch["view_ids"], sigma, eps, net_inputs)
         if not torch.isfinite(loss):
             raise TrainError(f"step {self.step}: loss is {loss.item()} (check optim.lr and the data)")
         self.opt.zero_grad(set_to_none=True)
@@ -511,7 +544,7 @@ class Trainer:
         total = torch.zeros((), device=self.device)
         for batch, sigma, eps in self.eval_set:
             x0 = batch["latents"].to(self.device)
-            total += self.loss(x0, batch["actions"], batch["view_ids"], sigma, eps).float()
+            total += self.loss(x0, batch["actions"], batch["view_ids"], sigma, eps, batch["net_inputs"]).float()
         if self.env.distributed:
             torch.distributed.all_reduce(total, op=torch.distributed.ReduceOp.AVG)
         return float(total) / len(self.eval_set)
@@ -550,6 +583,7 @@ class Trainer:
                 "vae": {"config": dict(self.cfg["vae"]),
                         "weights": VAE_WEIGHTS if not vae_weights else str(Path(vae_weights).expanduser().resolve())},
                 "config": self.cfg,
+                **self.extra_metadata(),
             },
         }
 

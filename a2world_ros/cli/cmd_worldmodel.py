@@ -25,6 +25,20 @@ Examples:
 """
 
 
+def print_config(compose: Callable[[list[str]], dict], overrides: list[str]) -> int:
+    """`--print-config` of the Hydra-configured commands: the composed config as YAML (exit 0), or the error (2)."""
+    import yaml
+
+    from rig.config import ConfigError
+
+    try:
+        print(yaml.safe_dump(compose(list(overrides)), sort_keys=False), end="")
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _cmd_inspect(args: argparse.Namespace) -> int:
     from worldmodel.checkpoint import CheckpointError, inspect_checkpoint
 
@@ -96,18 +110,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.nproc}",
                "-m", "worldmodel.train", *args.overrides]
         return subprocess.call(cmd)
-    from rig.config import ConfigError
     from worldmodel.train import load_train_config, main
 
     if args.print_config:
-        import yaml
-
-        try:
-            print(yaml.safe_dump(load_train_config(args.overrides), sort_keys=False), end="")
-        except ConfigError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        return 0
+        return print_config(load_train_config, args.overrides)
     return main(args.overrides)
 
 
@@ -119,6 +125,38 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    help="processes (GPUs) on this machine; > 1 relaunches under torchrun (default: 1)")
     p.add_argument("--print-config", action="store_true", help="print the composed config and exit")
     p.set_defaults(func=_cmd_train)
+
+
+TRAIN_VAE_DESCRIPTION = """\
+Train the embedded Wan-layout VAE (config/worldmodel/vae/embedded.yaml) on the frames of LeRobot v3
+recordings. Arguments are Hydra overrides of config/worldmodel/train_vae.yaml (docs/worldmodel_vae.md):
+  data.roots=[DIR,...]          recordings to train on
+  data.heldout_roots=[DIR,...]  recordings for the held-out PSNR/SSIM report (default: every 5th episode)
+  data.resolution=[H,W]         frame size every view is resized to (default 96x128)
+  trainer.max_steps=N           steps; trainer.resume=auto continues the newest checkpoint in run_dir
+Output: run_dir/vae.safetensors (weights + fitted latent mean/std + training record; pass it to
+`worldmodel train vae=embedded vae_weights=...`), report.json (held-out PSNR/SSIM), metrics.jsonl.
+
+Example:
+  a2world worldmodel train-vae data.roots=[/work/data/multitask_96x128/train] \\
+      data.heldout_roots=[/work/data/multitask_96x128/heldout] run_dir=runs/vae_embedded
+"""
+
+
+def _cmd_train_vae(args: argparse.Namespace) -> int:
+    from worldmodel.vae.train import load_config, main
+
+    if args.print_config:
+        return print_config(load_config, args.overrides)
+    return main(args.overrides)
+
+
+def _add_train_vae(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train-vae", help="train the embedded VAE on recorded frames (Hydra overrides)",
+                       description=TRAIN_VAE_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="Hydra overrides, e.g. data.roots=[DIR]")
+    p.add_argument("--print-config", action="store_true", help="print the composed config and exit")
+    p.set_defaults(func=_cmd_train_vae)
 
 
 PREDICT_DESCRIPTION = """\
@@ -185,7 +223,10 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_predict)
 
 
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_inspect, _add_train, _add_predict]
+from a2world_ros.cli.worldmodel_sim import add_rollout, add_train_sim  # noqa: E402 (next to the list it extends)
+
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_inspect, _add_train, _add_train_vae,
+                                                                    _add_predict, add_train_sim, add_rollout]
 """Subcommand builders, in the order `--help` lists them."""
 
 

@@ -93,11 +93,17 @@ def clip_actions(state: NDArray, command: NDArray | None, start: int, cfg: ClipC
     idx = clip_frame_indices(start, cfg)
     if start < 0 or idx[-1] >= state.shape[0]:
         raise DataError(f"{where}: clip at frame {start} needs frames up to {idx[-1]}, episode has {state.shape[0]}")
+    return frame_actions(state, command, idx, cfg.action_source, where)
+
+
+def frame_actions(state: NDArray, command: NDArray | None, idx: NDArray[np.int64], action_source: str,
+                  where: str = "episode") -> NDArray[np.float64]:
+    """Model actions (len(idx) - 1, 14) between the episode frames `idx` (increasing, inside the episode)."""
     if state.ndim != 2 or state.shape[1] != STATE_PER_ARM * len(ARM_NAMES):
         raise DataError(f"{where}: observation.state shape {state.shape}, "
                         f"expected (L, {STATE_PER_ARM * len(ARM_NAMES)})")
     poses, grippers = _arm_poses(state[idx], STATE_PER_ARM)
-    if cfg.action_source == "command":
+    if action_source == "command":
         if command is None or command.ndim != 2 or command.shape[1] != COMMAND_DIM * len(ARM_NAMES):
             shape = None if command is None else command.shape
             raise DataError(f"{where}: action column shape {shape}, expected (L, {COMMAND_DIM * len(ARM_NAMES)}) "

@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 
 from rig.dataformats.lerobot_v3 import DatasetError, LeRobotV3Dataset
 from worldmodel.actions import NORMALIZATION_KINDS, ActionStats
-from worldmodel.data.clips import ClipConfig, DataError, clip_actions, clip_starts
+from worldmodel.data.clips import ClipConfig, DataError, clip_actions, clip_starts, frame_actions
 
 
 def resolve_dataset_root(root: str | os.PathLike[str]) -> Path:
@@ -73,6 +73,15 @@ class RecordingSource:
         a, b = self.dataset.episode_index_range(ep)
         return clip_actions(self._state[a:b], self._command[a:b], start, cfg,
                             where=f"dataset {self.name!r} episode {ep}")
+
+    def episode_actions(self, ep: int, frame_stride: int, action_source: str = "state") -> NDArray[np.float64]:
+        """Model actions between consecutive strided frames (0, s, 2s, ...) of a whole episode: (n - 1, 14)."""
+        a, b = self.dataset.episode_index_range(ep)
+        idx = np.arange(0, b - a, frame_stride, dtype=np.int64)
+        if idx.size < 2:
+            return np.zeros((0, 14))
+        return frame_actions(self._state[a:b], self._command[a:b], idx, action_source,
+                             where=f"dataset {self.name!r} episode {ep}")
 
     def fit_stats(self, cfg: ClipConfig, kind: str) -> ActionStats:
         """Normalisation statistics of this dataset's clip actions (`identity` or `meanstd`)."""

@@ -2,11 +2,13 @@
 
 Computes what the release's `ActionConditionedMultiViewDiT` computes for the same weights (quirks
 included, see docs/worldmodel.md), with state-dict keys identical to `a2world-pretrained.pt` minus the
-`net.` prefix. A2World-sim (history tokenizer, memory K/V, view-pair bias) is meant to subclass this
-class: it overrides `build_variant_modules`, `block_cls` and `build_context_and_memory`.
+`net.` prefix. A2World-sim (history tokenizer, memory K/V, view-pair bias; `worldmodel.network.sim`)
+subclasses this class: it overrides `build_variant_modules`, `block_cls` and `build_context_and_memory`.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -36,6 +38,20 @@ def init_video_trunk(net: nn.Module) -> None:
         block.init_weights()
     net.final_layer.init_weights()
     net.t_embedding_norm.reset_parameters()
+
+@dataclass
+class VariantContext:
+    """What a variant feeds the blocks besides the timestep/action embedding.
+
+    context (B, Vc, M, Dc) or None; k_mem/v_mem (B, V * Mv, D) memory keys/values, view-major, or None;
+    context_bias (B, S, M) additive cross-attention logit bias or None.
+    """
+
+    context: torch.Tensor | None
+    k_mem: torch.Tensor | None = None
+    v_mem: torch.Tensor | None = None
+    context_bias: torch.Tensor | None = None
+
 
 class A2WorldNet(nn.Module):
     """The A2World network. Build with `A2WorldNet(config)`; call `forward(...)` (documented there)."""
@@ -87,22 +103,26 @@ class A2WorldNet(nn.Module):
                                                           c.crossattn_emb_channels, c.black_pool)
 
     def build_context_and_memory(
-        self, action_flat: torch.Tensor, n_views: int, blacks: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-        """Cross-attention context (B, Vc, M, Dc) and optional memory keys/values (B, M, D).
+        self, action_flat: torch.Tensor, n_views: int, grid: tuple[int, int, int], *,
+        blacks: torch.Tensor | None = None, history: torch.Tensor | None = None,
+        state: torch.Tensor | None = None,
+    ) -> VariantContext:
+        """Cross-attention context (B, Vc, M, Dc) and optional memory; grid = latent tokens (T, Hp, Wp) per view.
 
         A2World: the action MLP gives one context token per sample; the release repeats it 512 times per
         view, which is the same attention (uniform weights over identical keys), so it is passed as a
         single token shared by all views. With `blacks` (B, C, T, H, W) latents, the context is
         `black_to_crossattn_emb(blacks)` split evenly over the views (release: 1536 tokens, 3 views).
         """
+        if history is not None or state is not None:
+            raise ValueError("history/state inputs need the A2World-sim network (variant a2world_sim)")
         if blacks is None or not self.config.use_black:
-            return self.action_to_crossattn_emb(action_flat)[:, None], None, None
+            return VariantContext(self.action_to_crossattn_emb(action_flat)[:, None])
         tokens = self.black_to_crossattn_emb(blacks.to(action_flat.dtype))
         B, N, Dc = tokens.shape
         if N % n_views:
             raise ValueError(f"blacks context has {N} tokens, not divisible by {n_views} views")
-        return tokens.view(B, n_views, N // n_views, Dc), None, None
+        return VariantContext(tokens.view(B, n_views, N // n_views, Dc))
 
     # ---------------------------------------------------------------------------------------- helpers
     def init_weights(self) -> None:
@@ -144,6 +164,8 @@ class A2WorldNet(nn.Module):
         padding_mask: torch.Tensor | None = None,
         view_mask: torch.Tensor | None = None,
         blacks: torch.Tensor | None = None,
+        history: torch.Tensor | None = None,
+        state: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Network output F (the velocity, in the release's preconditioning) for packed multi-view latents.
 
@@ -158,6 +180,8 @@ class A2WorldNet(nn.Module):
         view_mask: (B, V) bool, True = present. Absent views are excluded as keys from self-attention and
             cross-view attention, so they cannot influence present views; their outputs are meaningless.
         blacks: optional latents for the `black_to_crossattn_emb` context (unused by the release rollout).
+        history: A2World-sim only, (B, C, V*Th, H, W) history latents packed view-major; None = no history.
+        state: A2World-sim only, (B, F, S, 22) action-path features (`worldmodel.history.action_path_features`).
         Returns (B, out_channels, V*T, H, W) in the network dtype.
         """
         c = self.config
@@ -217,14 +241,18 @@ class A2WorldNet(nn.Module):
         emb = self.t_embedding_norm(emb + emb_D)
         adaln_lora = adaln_lora + emb_3D
 
-        context, k_mem, v_mem = self.build_context_and_memory(act, V, blacks=blacks)
+        ctx = self.build_context_and_memory(act, V, (Tp, Hp, Wp), blacks=blacks, history=history, state=state)
         rope = self.pos_embedder_options[f"n_cameras_{V}"].cos_sin(Tp, Hp, Wp, c.default_fps if fps is None else fps)
         key_mask = vm = None
         if view_mask is not None:
             vm = view_mask.to(device=x.device, dtype=torch.bool)
             key_mask = vm[:, :, None].expand(B, V, Tp * Hp * Wp).reshape(B, -1)
-        inputs = BlockInputs(emb=emb, adaln_lora=adaln_lora, rope=rope, context=context,
-                             view_mask=vm, key_mask=key_mask, k_mem=k_mem, v_mem=v_mem)
+            if ctx.k_mem is not None:  # memory keys come first, view-major: an absent view's memory is masked
+                mem_mask = vm[:, :, None].expand(B, V, ctx.k_mem.shape[1] // V).reshape(B, -1)
+                key_mask = torch.cat([mem_mask, key_mask], dim=1)
+        inputs = BlockInputs(emb=emb, adaln_lora=adaln_lora, rope=rope, context=ctx.context,
+                             view_mask=vm, key_mask=key_mask, k_mem=ctx.k_mem, v_mem=ctx.v_mem,
+                             context_bias=ctx.context_bias)
         for block in self.blocks:
             tokens = block(tokens, inputs)
         out = self.final_layer(tokens, emb, adaln_lora)  # (B, V, Tp, L, p*p*r*C)
@@ -235,9 +263,14 @@ class A2WorldNet(nn.Module):
 def build_net(config: A2WorldNetConfig, device: torch.device | str | None = None,
               dtype: torch.dtype | None = None) -> A2WorldNet:
     """Instantiate the network for `config.variant` on `device` ("meta" builds it without memory)."""
-    if config.variant != "a2world":
-        raise NotImplementedError(f"network variant {config.variant!r} is not implemented yet "
-                                  "(A2World-sim is the next step; only 'a2world' exists)")
+    if config.variant == "a2world_sim":
+        from worldmodel.network.sim import A2WorldSimNet
+
+        cls: type[A2WorldNet] = A2WorldSimNet
+    elif config.variant == "a2world":
+        cls = A2WorldNet
+    else:
+        raise ValueError(f"network variant {config.variant!r}: expected 'a2world' or 'a2world_sim'")
     with torch.device(device or "cpu"):
-        net = A2WorldNet(config)
+        net = cls(config)
     return net if dtype is None else net.to(dtype)

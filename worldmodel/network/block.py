@@ -23,18 +23,21 @@ class BlockInputs:
     """Per-forward tensors shared by every block (built once by the network).
 
     emb (B, V*T, D): normed timestep+action embedding; adaln_lora (B, V*T, 3D); rope (cos, sin) tables for
-    one view; context (B, Vc, M, Dc) for the cross-attention; view_mask (B, V) bool or None;
-    key_mask (B, N) bool self-attention key mask or None; k_mem/v_mem (B, M, D) memory or None.
+    one view; context (B, Vc, M, Dc) for the cross-attention, or None to skip the cross-attention branch
+    (A2World-sim without history); view_mask (B, V) bool or None; key_mask (B, N) bool self-attention key
+    mask or None; k_mem/v_mem (B, M, D) memory or None; context_bias (B, S, M) additive cross-attention
+    logit bias shared by the views (A2World-sim view-pair bias) or None.
     """
 
     emb: torch.Tensor
     adaln_lora: torch.Tensor
     rope: tuple[torch.Tensor, torch.Tensor] | None
-    context: torch.Tensor
+    context: torch.Tensor | None
     view_mask: torch.Tensor | None = None
     key_mask: torch.Tensor | None = None
     k_mem: torch.Tensor | None = None
     v_mem: torch.Tensor | None = None
+    context_bias: torch.Tensor | None = None
 
 
 class A2WorldBlock(nn.Module):
@@ -115,7 +118,9 @@ class A2WorldBlock(nn.Module):
             if cv is not None:
                 x = x + cv
 
-        if inputs.context.shape[2] == 1:  # output does not depend on the queries: skip their computation
+        if inputs.context is None:  # no context (A2World-sim without history): the branch adds nothing
+            pass
+        elif inputs.context.shape[2] == 1:  # output does not depend on the queries: skip their computation
             x = self.apply_context(x, inputs) * gate_ca + x
         else:
             h = modulate(self.layer_norm_cross_attn(x), shift_ca, scale_ca)

@@ -20,18 +20,20 @@ def compute_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 class RMSNorm(nn.Module):
-    """RMS normalisation over the last dim with a learned weight, computed in fp32 (TE semantics)."""
+    """RMS normalisation over the last dim with a learned weight, computed in fp32 (TE semantics), or in
+    the input dtype with `upcast=False` (the release's plain RMSNorm inside A2World-sim's history attention)."""
 
-    def __init__(self, dim: int, eps: float = 1e-6) -> None:
+    def __init__(self, dim: int, eps: float = 1e-6, upcast: bool = True) -> None:
         super().__init__()
         self.eps = eps
+        self.upcast = upcast
         self.weight = nn.Parameter(torch.ones(dim))
 
     def reset_parameters(self) -> None:
         nn.init.ones_(self.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        cd = compute_dtype(x.dtype)
+        cd = compute_dtype(x.dtype) if self.upcast else x.dtype
         xf = x.to(cd)
         y = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
         return (y * self.weight.to(cd)).to(x.dtype)

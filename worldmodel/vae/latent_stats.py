@@ -2,6 +2,9 @@
 
 The Wan2.1 values are the constants the public Wan2.1 code (and Cosmos-Predict2 / A2World, which reuse
 the same tokenizer) applies to the encoder mean of `Wan2.1_VAE.pth`; they belong to those weights only.
+`data` names statistics measured on training data for weights we trained (`worldmodel.vae.train`): they
+are stored in the weights file itself (tensors `latent_mean`, `latent_std`) and read back with it; a model
+built from config alone starts with identity values until they are fitted.
 """
 
 from __future__ import annotations
@@ -17,17 +20,20 @@ WAN21_LATENT_STD: tuple[float, ...] = (
     3.2687, 2.1526, 2.8652, 1.5579, 1.6382, 1.1253, 2.8251, 1.9160,
 )
 
-KNOWN_STATS = ("wan2.1", "identity")
+KNOWN_STATS = ("wan2.1", "identity", "data")
+FITTED = "data"
+"""Stats name whose values live in the weights file (fitted from data)."""
 
 
 def latent_stats(name: str, z_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mean, std) float32 tensors of shape (z_dim,) for a stats name: `wan2.1` or `identity`."""
+    """(mean, std) float32 tensors of shape (z_dim,) for a stats name: `wan2.1`, `identity` or `data` (identity
+    values until the fitted ones are loaded from the weights file)."""
     if name == "wan2.1":
         if z_dim != len(WAN21_LATENT_MEAN):
             raise ValueError(f"latent_stats 'wan2.1' has {len(WAN21_LATENT_MEAN)} channels, model z_dim={z_dim}")
         return (torch.tensor(WAN21_LATENT_MEAN, dtype=torch.float32, device="cpu"),
                 torch.tensor(WAN21_LATENT_STD, dtype=torch.float32, device="cpu"))
-    if name == "identity":
+    if name in ("identity", FITTED):
         return (torch.zeros(z_dim, dtype=torch.float32, device="cpu"),
                 torch.ones(z_dim, dtype=torch.float32, device="cpu"))
     raise ValueError(f"latent_stats {name!r} unknown; expected one of {list(KNOWN_STATS)}")

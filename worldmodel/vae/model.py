@@ -138,6 +138,20 @@ class WanVAE(nn.Module):
         self.decoder = Decoder3d(cfg)
         self.reset_latent_stats()
 
+    def set_latent_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Install fitted per-channel statistics (config `latent_stats: data`); saved with the weights."""
+        z = self.config.z_dim
+        if self.config.latent_stats != "data":
+            raise ValueError(f"latent_stats is {self.config.latent_stats!r}: fitted statistics need "
+                             "latent_stats 'data'")
+        if tuple(mean.shape) != (z,) or tuple(std.shape) != (z,):
+            raise ValueError(f"latent statistics shapes {tuple(mean.shape)}, {tuple(std.shape)}: expected ({z},)")
+        if not (torch.isfinite(mean).all() and torch.isfinite(std).all() and (std > 0).all()):
+            raise ValueError("latent statistics must be finite with std > 0")
+        device = self.conv1.weight.device
+        self.latent_mean = mean.detach().float().to(device).clone()
+        self.latent_std = std.detach().float().to(device).clone()
+
     def reset_latent_stats(self) -> None:
         """(Re)create the non-persistent mean/std buffers (not in the checkpoint) from `config.latent_stats`."""
         device = self.conv1.weight.device
@@ -161,11 +175,11 @@ class WanVAE(nn.Module):
 
         return load_vae(path, dtype=dtype, config=config, device=device)
 
-    def save_checkpoint(self, path: str | os.PathLike[str]) -> Path:
+    def save_checkpoint(self, path: str | os.PathLike[str], training: dict | None = None) -> Path:
         """Write the weights (safetensors for *.safetensors, else a torch zip file); see checkpoint.save_vae."""
         from worldmodel.vae.checkpoint import save_vae
 
-        return save_vae(self, path)
+        return save_vae(self, path, training)
 
     # ------------------------------------------------------------------ validation helpers
     @property
