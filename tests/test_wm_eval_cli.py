@@ -24,6 +24,28 @@ class HoldPolicy:
         return PolicyResult(chunk=np.repeat(np.asarray(request.state)[None], 60, axis=0), dt=1 / 30)
 
 
+def _labelled_recording(root):
+    """Six recorded episodes, alternately successful (a bright box high in the front view at the end)."""
+    import shadow_scene as scene
+
+    from teleop.recorder import EpisodeRecorder, RecorderSettings
+
+    settings = RecorderSettings(min_free_bytes=1, overflow="block", block_timeout_s=30.0)
+    rng = np.random.default_rng(0)
+    with EpisodeRecorder(root, cameras=("front",), formats=("lerobot",), settings=settings) as rec:
+        for ep in range(6):
+            rec.start_episode("lift the box high")
+            for j in range(12):
+                image = rng.integers(0, 60, (scene.H, scene.W, 3), dtype=np.uint8)
+                top = 4 if (ep % 2 == 0 and j >= 6) else 30
+                image[top:top + 10, 20:36] = 230
+                obs = scene.observation(100.0 * ep + j / 30, np.array([0.4, 0.0]), image)
+                rec.add(obs, scene.state(np.array([0.4, 0.0])))
+            rec.end_episode(success=ep % 2 == 0)
+        rec.wait()
+    return root / "lerobot"
+
+
 def _a2world(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "A2WORLD_THREADS": "1", "MUJOCO_GL": os.environ.get("MUJOCO_GL", "osmesa")}
     return subprocess.run([sys.executable, "-m", "a2world_ros.cli.main", *args], capture_output=True, text=True,
@@ -36,13 +58,14 @@ def test_classifier_and_in_world_model_evaluation(tmp_path_factory, tmp_path):
 
     from policy.server import PolicyServer, ServerConfig
 
-    run = trained_run(tmp_path_factory.getbasetemp() / "wm_shared")
-    ckpt, data = run["result"].checkpoint, run["data"]
+    ckpt = trained_run(tmp_path_factory.getbasetemp() / "wm_shared")["result"].checkpoint
+    data = _labelled_recording(tmp_path / "labelled")
     clf = tmp_path / "clf"
-    proc = _a2world("eval", "--train-classifier", "--data", str(data), "--heldout-episodes", "1", "--out", str(clf),
-                    "--classifier-steps", "30")
+    proc = _a2world("eval", "--train-classifier", "--data", str(data), "--heldout-episodes", "2", "--out", str(clf),
+                    "--classifier-steps", "60")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "held-out accuracy" in proc.stdout and (clf / "classifier.safetensors").is_file()
+    assert "held-out accuracy" in proc.stdout and "on 4 held-out clips" in proc.stdout
+    assert (clf / "classifier.safetensors").is_file()
 
     server = PolicyServer(HoldPolicy(), ServerConfig(address="tcp://127.0.0.1:0"))
     server.start_background()

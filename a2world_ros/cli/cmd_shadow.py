@@ -84,7 +84,7 @@ def _setup(args: argparse.Namespace):  # -> (config, engine)
     config = load_shadow_config(args.config, overrides)
     if args.threshold is not None:
         config = config.with_threshold(args.threshold)
-    predictor = load_predictor(args.checkpoint, args.vae, threads=config.threads)
+    predictor = load_predictor(args.checkpoint, args.vae, threads=config.threads, history=config.history)
     return config, ShadowEngine(predictor, config)
 
 

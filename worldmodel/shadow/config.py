@@ -87,6 +87,7 @@ class ShadowConfig:
     sampler_steps: int | None = None
     seed: int = 0
     threads: int | str | None = "auto"
+    history: str = "arc_dual"
     flow: FlowParams = field(default_factory=FlowParams)
     divergence: DivergenceConfig = field(default_factory=DivergenceConfig)
     server: ServerSettings = field(default_factory=ServerSettings)
@@ -117,6 +118,7 @@ class ShadowConfig:
             sampler_steps=steps,
             seed=get_int(d, "seed", where, base.seed, low=0),
             threads=threads,
+            history=get_str(d, "history", where, base.history),
             flow=flow,
             divergence=DivergenceConfig.from_mapping(get_mapping(d, "divergence", where, {}), f"{where}.divergence"),
             server=ServerSettings.from_mapping(get_mapping(d, "server", where, {}), f"{where}.server"),

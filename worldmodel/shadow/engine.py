@@ -40,6 +40,7 @@ class Prediction:
     times: NDArray[np.float64]
     frames: dict[str, NDArray[np.uint8]]
     predict_s: float
+    actions: NDArray[np.float64] | None = None
     submitted_wall: float = 0.0
     done_wall: float = 0.0
 
@@ -100,7 +101,7 @@ class ShadowEngine:
         out = self.predictor.predict({c: work.images[c] for c in cams}, actions, steps=self.config.sampler_steps,
                                      seed=self.config.seed, include_condition=True)
         return Prediction(work, work.frame_times(self.fps, horizon), {c: out[c] for c in cams},
-                          time.perf_counter() - t0)
+                          time.perf_counter() - t0, actions)
 
     def ready(self, prediction: Prediction, buffer: RealFrameBuffer) -> bool:
         """True once every camera has a frame captured at or after the last predicted time."""
@@ -129,5 +130,8 @@ class ShadowEngine:
             real[cam], predicted[cam] = real_frames, frames[:n]
             metrics[cam] = view_metrics(frames[:n], real_frames, times=prediction.times[:n], conditioning_frames=1,
                                         flow=self.config.flow)
+        observe = getattr(self.predictor, "observe", None)  # A2World-sim: the real frames become its history
+        if observe is not None and real and prediction.actions is not None:
+            observe(prediction.times, real, prediction.actions)
         return ShadowResult(prediction.work.seq, prediction.work.t_obs, prediction.times, real_times, metrics,
                             predicted, real, missing, prediction.predict_s)

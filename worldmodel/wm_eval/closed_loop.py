@@ -38,9 +38,13 @@ class WorldModelEpisode:
 def rollout_in_world_model(policy: Policy, predictor: Any, images: Mapping[str, NDArray[np.uint8]],
                            state: NDArray[np.float64], instruction: str, seconds: float, *, horizon: int = 20,
                            offset_steps: int = 1, seed: int = 0, steps: int | None = None,
-                           keep_requests: bool = False) -> WorldModelEpisode:
-    """Run `policy` for `seconds` (whole chunks of horizon / fps seconds) inside `predictor`."""
+                           keep_requests: bool = False, history: str | None = "arc_dual") -> WorldModelEpisode:
+    """Run `policy` for `seconds` (whole chunks of horizon / fps seconds) inside `predictor`.
+
+    An A2World-sim predictor runs as a `RolloutSession` with the `history` sampler: its generated frames
+    and the actions become the history of the next chunks, as in the paper's evaluator."""
     from worldmodel.predict import resize_image
+    from worldmodel.shadow.history import is_history_model
 
     fps = float(predictor.fps)
     current = {c: resize_image(np.asarray(img), tuple(predictor.resolution)) for c, img in images.items()}
@@ -48,13 +52,22 @@ def rollout_in_world_model(policy: Policy, predictor: Any, images: Mapping[str, 
     frames: dict[str, list[NDArray[np.uint8]]] = {c: [img[None]] for c, img in current.items()}
     episode = WorldModelEpisode({}, [state.copy()])
     chunks = max(1, round(seconds * fps / horizon))
+    session = None
+    if history and is_history_model(predictor):
+        from worldmodel.rollout import RolloutSession
+
+        session = RolloutSession(predictor, current, history=history, seed=seed, steps=steps,
+                                 start_poses=state[:, :7])
     t = 0.0
     for k in range(chunks):
         request = PolicyRequest(images=dict(current), state=state.copy(), instruction=instruction, t_obs=t)
         result = policy.infer(request)
         work = ShadowWork(k, t, dict(current), state, np.asarray(result.chunk, dtype=np.float64), t, float(result.dt))
         actions = work.model_actions(fps, horizon, offset_steps)
-        predicted = predictor.predict(dict(current), actions, steps=steps, seed=seed + k, include_condition=False)
+        if session is not None:
+            predicted = dict(session.step(actions).frames)
+        else:
+            predicted = predictor.predict(dict(current), actions, steps=steps, seed=seed + k, include_condition=False)
         for c in current:
             frames[c].append(predicted[c])
             current[c] = predicted[c][-1]
