@@ -139,13 +139,12 @@ def test_worker_drops_work_instead_of_queueing_when_the_model_is_slow():
             t0 = time.perf_counter()
             worker.submit(_work(i, 30 * i))
             t_submit.append(time.perf_counter() - t0)
-            time.sleep(0.03)
         assert max(t_submit) < 0.01  # never waits for the model
         assert worker.wait_idle(5.0)
         status = worker.status()
         assert status["submitted"] == 10
         assert status["predicted"] + status["dropped"] == 10
-        assert status["predicted"] <= 3 and status["dropped"] >= 7
+        assert status["predicted"] <= 2 and status["dropped"] >= 8  # the first (maybe) and the newest
         assert predictor.calls == status["predicted"]
         assert status["lag_s"] >= 0.3 and status["predictions_per_s"] > 0
     finally:
