@@ -139,7 +139,7 @@ def test_worker_drops_work_instead_of_queueing_when_the_model_is_slow():
             t0 = time.perf_counter()
             worker.submit(_work(i, 30 * i))
             t_submit.append(time.perf_counter() - t0)
-        assert max(t_submit) < 0.01  # never waits for the model
+        assert max(t_submit) < 0.1  # never waits for the 0.3 s model (slack for a loaded machine)
         assert worker.wait_idle(5.0)
         status = worker.status()
         assert status["submitted"] == 10
