@@ -20,7 +20,7 @@ def test_run_policy_with_shadow_shows_live_metrics_and_writes_the_report(tmp_pat
     config.write_text("shadow:\n  sampler_steps: 2\n  threads: 1\n")
     out = tmp_path / "report"
     cmd = [sys.executable, "-m", "a2world_ros.cli.main", "run", "policy", "--task", "lift_box_high",
-           "--policy", "expert", "--episodes", "1", "--max-seconds", "3.5", "--size", "32x32",
+           "--policy", "expert", "--episodes", "1", "--max-seconds", "2.5", "--size", "32x32",
            "--shadow", str(ckpt), "--shadow-config", str(config), "--shadow-out", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
                           env={**os.environ, "A2WORLD_THREADS": "1", "MUJOCO_GL": os.environ.get("MUJOCO_GL",
