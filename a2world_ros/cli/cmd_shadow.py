@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -101,6 +102,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         config, engine = _setup(args)
     except (ConfigError, PredictError) as exc:
         return _error(str(exc))
+    if config.nice and hasattr(os, "nice"):
+        os.nice(config.nice)  # on a shared machine the control process wins the CPU
     settings = config.server if args.address is None else replace(config.server, address=args.address)
     worker = ShadowWorker(engine).start()
     try:

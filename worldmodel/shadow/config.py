@@ -88,6 +88,7 @@ class ShadowConfig:
     seed: int = 0
     threads: int | str | None = "auto"
     history: str = "arc_dual"
+    nice: int = 10
     flow: FlowParams = field(default_factory=FlowParams)
     divergence: DivergenceConfig = field(default_factory=DivergenceConfig)
     server: ServerSettings = field(default_factory=ServerSettings)
@@ -119,6 +120,7 @@ class ShadowConfig:
             seed=get_int(d, "seed", where, base.seed, low=0),
             threads=threads,
             history=get_str(d, "history", where, base.history),
+            nice=get_int(d, "nice", where, base.nice, low=0, high=19),
             flow=flow,
             divergence=DivergenceConfig.from_mapping(get_mapping(d, "divergence", where, {}), f"{where}.divergence"),
             server=ServerSettings.from_mapping(get_mapping(d, "server", where, {}), f"{where}.server"),
