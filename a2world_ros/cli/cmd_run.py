@@ -187,11 +187,15 @@ def cmd_run_policy(args: argparse.Namespace) -> int:
 
 def _start_shadow(args: argparse.Namespace) -> Any:
     from a2world_ros.shadow_session import ShadowSession
+    from rig.config import ConfigError
     from worldmodel.shadow.config import load_shadow_config
 
     config = load_shadow_config(args.shadow_config)
     print(f"starting the shadow predictor ({args.shadow_address or args.shadow}) ...", flush=True)
-    return ShadowSession.start(args.shadow, config, args.shadow_config, address=args.shadow_address)
+    try:
+        return ShadowSession.start(args.shadow, config, args.shadow_config, address=args.shadow_address)
+    except RuntimeError as exc:  # the process died before serving, or no server answers at the address
+        raise ConfigError(f"--shadow: {exc}") from None
 
 
 def _task_limit(twin: Any) -> float:
