@@ -5,7 +5,10 @@ runs in the control process) on a free loopback port, or connects to a running o
 on the GPU machine, with CURVE keys off loopback). The control thread calls `on_observation(t, obs)` and
 `on_chunk(chunk)` (the `PolicyRunner` hooks); both only enqueue without waiting. A monitor thread with
 its own socket polls the results once a second, prints one line per scored chunk, keeps them for the
-report, and on a divergence with `action: hold` asks the guard for its latched stop.
+report, and on a divergence with `action: hold` asks the guard for its latched stop. Images stay out of
+the control process while it runs (`live_panels=False`): the side-by-side panels for the report are
+fetched once at `close()` (the server keeps the last 64 results); the ROS node, a process of its own,
+asks for them live.
 """
 
 from __future__ import annotations
@@ -43,13 +46,14 @@ class ShadowSession:
     def __init__(self, config: ShadowConfig, address: str, process: subprocess.Popen | None = None,
                  on_hold: Callable[[str], None] | None = None, printer: Callable[[str], None] = print,
                  poll_s: float = 1.0, on_result: Callable[[dict[str, Any], dict[str, Any]], None] | None = None,
-                 ) -> None:
+                 live_panels: bool = False) -> None:
         self.config = config
         self.process = process
         self.on_hold = on_hold
         self.printer = printer
         self.poll_s = poll_s
         self.on_result = on_result
+        self.live_panels = live_panels
         keys = config.server
         self.stream = ShadowClient(address, keys.send_hwm)
         self.monitor = ShadowClient(address, keys.send_hwm)
@@ -101,7 +105,7 @@ class ShadowSession:
 
     # ------------------------------------------------------------------ monitor thread
     def _poll(self) -> None:
-        new = self.monitor.results(panels=True, timeout_s=5.0)
+        new = self.monitor.results(panels=self.live_panels, timeout_s=5.0)
         self.status = self.monitor.status(timeout_s=5.0)
         for r in new:
             self.results.append(r)
@@ -135,6 +139,9 @@ class ShadowSession:
         self._thread.join(10.0)
         try:
             self._poll()
+            if not self.live_panels:  # the panels of the results the server still keeps, for the report
+                kept = {r["seq"]: r for r in self.monitor.results(panels=True, timeout_s=30.0, since=-1)}
+                self.results = [kept.get(r["seq"], r) for r in self.results]
         except (ShadowUnavailableError, RuntimeError) as exc:
             log.warning("shadow monitor: %s", exc)
         self.stream.close()

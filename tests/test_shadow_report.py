@@ -115,3 +115,12 @@ def test_shadow_report_command_on_the_tiny_twin_world_model(tmp_path_factory, tm
         assert 0 < s["psnr"] < 60 and -1 <= s["ssim"] <= 1 and s["flow_epe"] >= 0 and -1 <= s["flow_cos"] <= 1
     assert (out / "metrics.png").stat().st_size > 5000 and (out / "side_by_side.mp4").stat().st_size > 1000
     assert "divergence events: 0" in proc.stdout  # no threshold configured: alert never armed
+    calib = tmp_path / "calibration.json"
+    cmd = [sys.executable, "-m", "a2world_ros.cli.main", "shadow", "calibrate", str(run["data"]), "--episodes", "0",
+           "1", "--checkpoint", str(ckpt), "--steps", "2", "--json", str(calib)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
+                          env={**__import__("os").environ, "A2WORLD_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(calib.read_text())
+    assert result["metric"] == "flow_epe" and result["values"] == 2 * 2 * 19 and result["threshold"] > 0
+    assert "--threshold" in proc.stdout

@@ -41,7 +41,7 @@ def test_shadow_node_publishes_side_by_side_metrics_and_diagnostics():
     worker = ShadowWorker(ShadowEngine(scene.KinematicPredictor(), config)).start()
     server = ShadowServer(worker, ServerSettings(address="tcp://127.0.0.1:*"))
     server.start_background()
-    session = ShadowSession(config, server.address, printer=lambda _l: None, poll_s=0.1)
+    session = ShadowSession(config, server.address, printer=lambda _l: None, poll_s=0.1, live_panels=True)
     params = {**load_node_params("policy.yaml", "shadow"), "cameras": ["front"]}
     node = ShadowNode(session=session, parameter_overrides=[Parameter(k, value=v) for k, v in flatten(params).items()])
     try:

@@ -32,7 +32,8 @@ class ShadowNode(A2WorldNode):
             config_file = str(self.param("shadow_config", "shadow.yaml"))
             address = str(self.param("shadow_address", "")) or None
             session = ShadowSession.start(str(self.param("shadow_model", "")), load_shadow_config(config_file),
-                                          config_file, address=address, printer=self.get_logger().info)
+                                          config_file, address=address, printer=self.get_logger().info,
+                                          live_panels=True)
         self.session = session
         session.on_result = self.bridge.on_result
         session.on_hold = self._hold

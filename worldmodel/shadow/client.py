@@ -92,11 +92,14 @@ class ShadowClient:
     def status(self, timeout_s: float | None = None) -> dict[str, Any]:
         return {**self._call("status", timeout_s=timeout_s), "client": dict(self.counters)}
 
-    def results(self, panels: bool = False, timeout_s: float | None = None) -> list[dict[str, Any]]:
-        """Results scored since the last call (the newest with its side-by-side panels if asked)."""
-        body = self._call("results", {"since": self.last_seen_result, "panels": panels}, timeout_s=timeout_s)
+    def results(self, panels: bool = False, timeout_s: float | None = None, since: int | None = None
+                ) -> list[dict[str, Any]]:
+        """Results scored since the last call (or after seq `since`; -1: all the server keeps), with their
+        side-by-side panels if asked."""
+        start = self.last_seen_result if since is None else since
+        body = self._call("results", {"since": start, "panels": panels}, timeout_s=timeout_s)
         new = body["results"]
-        if new:
+        if new and since is None:
             self.last_seen_result = max(r["seq"] for r in new)
         return new
 
