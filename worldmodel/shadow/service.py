@@ -82,7 +82,7 @@ class ShadowServer:
                 self._reply(ident, msg_id, True, self.metadata)
             elif kind == "results":
                 since = int(body.get("since", -1))
-                new = [r for r in list(self.worker.results) if r.seq > since]
+                new = self.worker.results_after(since)
                 wire = [result_to_wire(r, panels=bool(body.get("panels"))) for r in new]
                 self._reply(ident, msg_id, True, {"results": wire})
             else:

@@ -132,10 +132,16 @@ class ShadowWorker:
         times, values = result.series_mean(self.config.divergence.metric)
         fired = self.detector.update(times, values)
         result.divergence = {**self.detector.state(), "fired": [e.message() for e in fired]}
-        self.results.append(result)
-        self.counters["scored"] += 1
+        with self._cond:
+            self.results.append(result)
+            self.counters["scored"] += 1
         if self.on_result is not None:
             self.on_result(result)
+
+    def results_after(self, seq: int) -> list[ShadowResult]:
+        """The kept results with a sequence number above `seq` (safe from any thread)."""
+        with self._cond:
+            return [r for r in self.results if r.seq > seq]
 
     # ------------------------------------------------------------------ status
     def status(self) -> dict[str, Any]:
