@@ -29,6 +29,8 @@ EXTRAS = {
     # flexivrdk v2.0 changed the API (joint groups, dict states); rig/drivers/flexiv.py speaks v1.x and
     # was written against the v1.9.1 headers (tests/doubles/flexivrdk.py mirrors that API).
     "flexiv": ["flexivrdk>=1.9,<2.0"],
+    # shadow predictor reports: metric plots and Rerun recordings (rerun-sdk range as LeRobot's)
+    "shadow": ["matplotlib>=3.7", "rerun-sdk>=0.24,<0.27"],
     "dev": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.6", "mcap-ros2-support>=0.5", "rosbags>=0.10,<0.12",
             "websockets>=13",  # the openpi-style transport baseline of bench/bench_policy.py
             "scikit-image>=0.22"],  # reference implementation the world-model metrics are checked against
@@ -88,6 +90,7 @@ setup(
             "sim_node = a2world_ros.nodes.sim_node:main",
             "static_tf_node = a2world_ros.nodes.static_tf_node:main",
             "teleop_node = a2world_ros.nodes.teleop_node:main",
+            "shadow_node = a2world_ros.nodes.shadow_node:main",
         ],
     },
 )

@@ -33,7 +33,7 @@ from rig.executor import ChunkExecutor, ExecutorConfig, ExecutorThread, TickResu
 from rig.factory import Rig
 from rig.observe import TwinClock, command_in_force, read_observation, twin_of
 from rig.safety import GuardConfig, SafetyGuard
-from rig.schema import Observation
+from rig.schema import CommandChunk, Observation
 from rig.timing import JitterSummary, MonotonicClock, RateKeeper
 
 log = logging.getLogger(__name__)
@@ -169,6 +169,7 @@ class PolicyRunner:
         recorder: Any = None,
         on_episode_start: Callable[[int, float], None] | None = None,
         on_observation: ObservationHook | None = None,
+        on_chunk: Callable[[CommandChunk], None] | None = None,
     ) -> None:
         if not instruction.strip():
             raise ConfigError("instruction: empty; give --instruction or a task with an instruction")
@@ -178,6 +179,8 @@ class PolicyRunner:
         self.recorder = recorder
         self.on_episode_start = on_episode_start
         self.on_observation = on_observation
+        self.on_chunk = on_chunk
+        """Called with each chunk handed to the executor (the shadow predictor's input)."""
         self.twin = twin_of(rig)
         self.lockstep = self.twin is not None and self.twin.clock == "lockstep"
         self.clock = TwinClock(self.twin) if self.lockstep else MonotonicClock()
@@ -327,6 +330,8 @@ class PolicyRunner:
                 chunk = self.loop.next_chunk()
                 if chunk is not None:
                     self.executor.submit(chunk, now)
+                    if self.on_chunk is not None:
+                        self.on_chunk(chunk)
                 self._last_tick = self.executor.tick(now)
             if success_at is not None and step - success_at >= settle_steps:
                 break
@@ -372,6 +377,8 @@ class PolicyRunner:
                 chunk = self.loop.wait_chunk(max(0.0, deadline - clock.now() - 0.002))
                 if chunk is not None:
                     self.executor.submit(chunk, clock.now())
+                    if self.on_chunk is not None:
+                        self.on_chunk(chunk)
         except KeyboardInterrupt:
             self._interrupted = True
             self.guard.estop("operator interrupt (Ctrl-C)", clock.now())

@@ -39,6 +39,8 @@ ARGUMENTS = [
     ("server_key", "", "CURVE: the policy server's public key file (required for tcp:// off loopback)"),
     ("client_key", "", "CURVE: this robot's key pair file (its public half in the server's --authorized-keys)"),
     ("record_dir", "", "when set, record every topic to this rosbag2 directory (MCAP storage)"),
+    ("shadow", "false", "true: run the shadow predictor (predicted vs live cameras, docs/shadow.md)"),
+    ("shadow_model", "", "world-model checkpoint of the shadow predictor"),
 ]
 
 
@@ -96,6 +98,9 @@ def generate_launch_description() -> LaunchDescription:
                  "server_public_key_file": ParameterValue(LaunchConfiguration("server_key"), value_type=str),
                  "client_secret_key_file": ParameterValue(LaunchConfiguration("client_key"), value_type=str),
              }]),
+        Node(package=PACKAGE, executable="shadow_node", name="shadow", output="screen",
+             parameters=[config, {"shadow_model": ParameterValue(LaunchConfiguration("shadow_model"), value_type=str)}],
+             condition=IfCondition(LaunchConfiguration("shadow"))),
         # `setsid`: the recorder leaves the terminal's process group, so a Ctrl-C reaches it once (from
         # the launch) rather than twice: `ros2 bag record` ends with -2 on a second SIGINT.
         ExecuteProcess(

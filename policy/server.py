@@ -77,6 +77,47 @@ def authorized_key_files(directory: str) -> list[Path]:
     return keys
 
 
+def secure_socket(ctx: zmq.Context, sock: zmq.Socket, address: str, secret_key_file: str | None,
+                  authorized_keys_dir: str | None, what: str = "server", *,
+                  allow_any_client: bool = False) -> ThreadAuthenticator | None:
+    """The security rule of our ZeroMQ servers: loopback may run in the clear; any other interface needs
+    a CURVE secret key (encryption) and an allow-list of client public keys checked through ZAP (or,
+    deliberately, `allow_any_client`, which warns). Returns the started authenticator (stop it on close),
+    or None."""
+    if secret_key_file is None:
+        if not is_loopback(address):
+            raise ValueError(
+                f"{what} address {address}: binding to a non-loopback interface needs CURVE "
+                "keys (curve_secret_key_file); generate them with `a2world policy keys DIR`"
+            )
+        if authorized_keys_dir:
+            raise ValueError("authorized_keys_dir needs CURVE (curve_secret_key_file) to check clients")
+        return None
+    if not Path(secret_key_file).is_file():
+        raise ValueError(f"curve_secret_key_file {secret_key_file}: no such file")
+    public, private = zmq.auth.load_certificate(secret_key_file)
+    if private is None:
+        raise ValueError(f"curve_secret_key_file {secret_key_file}: holds no secret key")
+    auth = None
+    if authorized_keys_dir:
+        authorized_key_files(authorized_keys_dir)
+        auth = ThreadAuthenticator(ctx)
+        auth.start()
+        auth.configure_curve(domain="*", location=str(Path(authorized_keys_dir)))
+    elif not is_loopback(address) and not allow_any_client:
+        raise ValueError(
+            f"{what} address {address}: CURVE without an allow-list admits any client; give "
+            "authorized_keys_dir (--authorized-keys DIR with the robots' public keys) or, deliberately, "
+            "allow_any_client (--allow-any-client)")
+    else:
+        log.warning("%s: CURVE without an allow-list on %s: ANY client that knows the server's "
+                    "public key can connect", what, address)
+    sock.curve_secretkey = private
+    sock.curve_publickey = public
+    sock.curve_server = True
+    return auth
+
+
 class PolicyServer:
     """Serves one `Policy` on a ZeroMQ ROUTER socket until `stop()`."""
 
@@ -117,37 +158,9 @@ class PolicyServer:
 
     def _configure_security(self) -> None:
         cfg = self.config
-        secret = cfg.curve_secret_key_file
-        if secret is None:
-            if not is_loopback(cfg.address):
-                raise ValueError(
-                    f"server address {cfg.address}: binding to a non-loopback interface needs CURVE "
-                    "keys (curve_secret_key_file); generate them with `a2world policy keys DIR`"
-                )
-            if cfg.authorized_keys_dir:
-                raise ValueError("authorized_keys_dir needs CURVE (curve_secret_key_file) to check clients")
-            return
-        if not Path(secret).is_file():
-            raise ValueError(f"curve_secret_key_file {secret}: no such file")
-        public, private = zmq.auth.load_certificate(secret)
-        if private is None:
-            raise ValueError(f"curve_secret_key_file {secret}: holds no secret key")
-        if cfg.authorized_keys_dir:
-            authorized_key_files(cfg.authorized_keys_dir)
-            self._auth = ThreadAuthenticator(self._ctx)
-            self._auth.start()
-            self._auth.configure_curve(domain="*", location=str(Path(cfg.authorized_keys_dir)))
-        elif not is_loopback(cfg.address) and not cfg.allow_any_client:
-            raise ValueError(
-                f"server address {cfg.address}: CURVE without an allow-list admits any client; give "
-                "authorized_keys_dir (--authorized-keys DIR with the robots' public keys) or, deliberately, "
-                "allow_any_client (--allow-any-client)")
-        else:
-            log.warning("policy server: CURVE without an allow-list on %s: ANY client that knows the server's "
-                        "public key can command inferences", cfg.address)
-        self._sock.curve_secretkey = private
-        self._sock.curve_publickey = public
-        self._sock.curve_server = True
+        self._auth = secure_socket(self._ctx, self._sock, cfg.address, cfg.curve_secret_key_file,
+                                   cfg.authorized_keys_dir, what="policy server",
+                                   allow_any_client=cfg.allow_any_client)
 
     # -- request handling -------------------------------------------------------------------
     def _reply(self, ident: bytes, msg_id: Any, *, ok: bool, body: Any = None, error: str = "",

@@ -17,7 +17,7 @@ from tests.ros_env import ros_doubles
 ROOT = Path(__file__).resolve().parent.parent
 LAUNCH = ROOT / "launch" / "policy.launch.py"
 EXPECTED_ARGS = {"rig", "config", "rig_config", "calibration", "policy", "instruction", "record_dir",
-                 "task", "seed", "rig_overrides", "server_key", "client_key"}
+                 "task", "seed", "rig_overrides", "server_key", "client_key", "shadow", "shadow_model"}
 
 ros_module = pytest.fixture(scope="module", autouse=True)(ros_doubles)
 
@@ -78,6 +78,12 @@ def test_real_starts_cameras_and_arms_with_rig_config(tmp_path):
                                 str(tmp_path / "bag")]
 
 
+def test_shadow_true_adds_the_shadow_node():
+    _, ctx, nodes, _ = _run(rig="sim", shadow="true", shadow_model="/ckpt/wm_tiny")
+    assert set(nodes) == {"static_tf", "sim", "policy", "shadow"}
+    assert nodes["shadow"].parameter_sources(ctx)[1] == {"shadow_model": "/ckpt/wm_tiny"}
+
+
 def test_unknown_rig_is_refused():
     with pytest.raises(RuntimeError, match="Valid options"):
         _run(rig="mock")
@@ -86,7 +92,7 @@ def test_unknown_rig_is_refused():
 def test_every_executable_is_a_console_script_and_every_node_has_a_section():
     scripts = dict(re.findall(r'"(\w+) = (a2world_ros\.nodes\.\w+):main"', (ROOT / "setup.py").read_text()))
     _, ctx, sim_nodes, _ = _run(rig="sim")
-    _, _, real_nodes, _ = _run(rig="real")
+    _, _, real_nodes, _ = _run(rig="real", shadow="true")
     for name, node in {**sim_nodes, **real_nodes}.items():
         assert node.executable in scripts, node.executable
         module = importlib.util.find_spec(scripts[node.executable])

@@ -82,6 +82,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="twin only: no rendering, the policy gets no images (fast; for `expert`)")
     p.add_argument("--json", type=Path, default=None, metavar="FILE", help="also write the results as JSON")
     add_threads_option(p)
+    p.add_argument("--shadow", default=None, metavar="CHECKPOINT",
+                   help="run the shadow predictor with this world model in its own process: live metrics of "
+                        "predicted vs real cameras, report in --shadow-out (docs/shadow.md)")
+    p.add_argument("--shadow-config", default="shadow.yaml", help="shadow settings (default: config/shadow.yaml)")
+    p.add_argument("--shadow-out", type=Path, default=Path("shadow_report"), help="shadow report directory")
+    p.add_argument("--shadow-address", default=None,
+                   help="use a running `a2world shadow serve` at this address instead of starting one")
     p.set_defaults(func=cmd_run_policy)
 
 
@@ -119,6 +126,7 @@ def cmd_run_policy(args: argparse.Namespace) -> int:
     rig = None
     runner = None
     recorder = None
+    shadow = None
     try:
         on_start = None
         if args.rig == "sim":
@@ -149,7 +157,13 @@ def cmd_run_policy(args: argparse.Namespace) -> int:
         rig.connect()
         if args.record is not None:
             recorder = _open_recorder(args.record, rig)
-        runner = PolicyRunner(rig, policy, config, instruction, recorder=recorder, on_episode_start=on_start)
+        if args.shadow is not None or args.shadow_address is not None:
+            shadow = _start_shadow(args)
+        runner = PolicyRunner(rig, policy, config, instruction, recorder=recorder, on_episode_start=on_start,
+                              on_observation=shadow.on_observation if shadow else None,
+                              on_chunk=shadow.on_chunk if shadow else None)
+        if shadow is not None:
+            shadow.on_hold = lambda reason, r=runner: r.guard.estop(reason, r.clock.now())
         print(f"running {args.policy} on the {'twin' if args.rig == 'sim' else 'REAL rig'}: task {args.task} "
               f"({instruction!r}), {args.episodes} episode(s) of at most {max_seconds:g} s"
               + (f", clock {args.clock}" if args.rig == "sim" else ""), flush=True)
@@ -176,6 +190,11 @@ def cmd_run_policy(args: argparse.Namespace) -> int:
     except (ConfigError, DeviceError, ValueError) as exc:
         return _error(str(exc))
     finally:
+        if shadow is not None:
+            shadow.close()
+            summary = shadow.write_report(args.shadow_out, f"{args.task}: {args.policy}")
+            print(f"shadow: {summary['chunks']} chunks scored, report in {args.shadow_out} "
+                  f"({', '.join(summary['files'].values()) or 'no scored chunk'})", flush=True)
         if runner is not None:
             runner.close()
         if recorder is not None:
@@ -198,6 +217,19 @@ def cmd_run_policy(args: argparse.Namespace) -> int:
 def _never_answered(reports: list[Any]) -> bool:
     """True when requests were made and not one chunk came back (a dead or unreachable policy)."""
     return bool(reports) and sum(r.chunks for r in reports) == 0 and sum(r.failures + r.inferences for r in reports) > 0
+
+
+def _start_shadow(args: argparse.Namespace) -> Any:
+    from a2world_ros.shadow_session import ShadowSession
+    from rig.config import ConfigError
+    from worldmodel.shadow.config import load_shadow_config
+
+    config = load_shadow_config(args.shadow_config)
+    print(f"starting the shadow predictor ({args.shadow_address or args.shadow}) ...", flush=True)
+    try:
+        return ShadowSession.start(args.shadow, config, args.shadow_config, address=args.shadow_address)
+    except RuntimeError as exc:  # the process died before serving, or no server answers at the address
+        raise ConfigError(f"--shadow: {exc}") from None
 
 
 def _task_limit(twin: Any) -> float:
