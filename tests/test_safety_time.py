@@ -227,7 +227,8 @@ def test_reset_waits_for_a_fresh_state_and_starts_from_it():
     read_all(guard, arms, grippers)
     cmd = guard.command("left", target(HOME[:3]), clock.now())
     assert cmd.sent and np.linalg.norm(cmd.pose[:3] - arms["left"].pose[:3]) < 1e-9 + 0.005
-    assert np.linalg.norm(cmd.pose[:3] - ([*HOME[:3], 0.1, 0, 0])) <= LIMITS.max_linear_speed * 0.02 + 1e-9
+    pushed = HOME[:3] + np.array([0.1, 0.0, 0.0])  # numpy addition (not list concatenation, RUF005)
+    assert np.linalg.norm(cmd.pose[:3] - pushed) <= LIMITS.max_linear_speed * 0.02 + 1e-9
 
 
 def test_nan_time_is_refused_at_the_guard():
