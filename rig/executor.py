@@ -312,9 +312,16 @@ class ChunkExecutor:
     # ------------------------------------------------------------------ ticking
 
     def tick(self, now: float) -> TickResult:
-        """Read every arm, sample each plan at `now + latency_s`, pass the targets through the guard."""
-        t_s = now + self.config.latency_s
+        """Read every arm, sample each plan at `now + latency_s`, pass the targets through the guard.
+
+        A state is stamped when its driver hands it out, so a read that waited (the twin's lock under
+        load) returns a stamp later than the tick's `now`: each state is judged at its receipt, `now`
+        plus the time the reads took on the guard's clock (the executor's clock; only its elapsed time
+        is used, so a caller on another time base keeps its own), and the rest of the tick runs at the
+        time after the reads."""
         states: dict[str, ArmState] = {}
+        started = self.guard.clock.now()
+        tick_start = now
         for name, arm in self.arms.items():
             try:
                 state = arm.read_state()
@@ -323,7 +330,9 @@ class ChunkExecutor:
                 log.warning("executor: arm %s: read_state failed: %s", name, exc)
                 continue
             states[name] = state
+            now = tick_start + max(0.0, self.guard.clock.now() - started)
             self.guard.observe_arm_state(state, now)
+        t_s = now + self.config.latency_s
         commands: dict[str, GuardedCommand] = {}
         with self._lock:
             targets = {}

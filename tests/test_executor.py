@@ -278,3 +278,33 @@ def test_rate_meter_and_jitter_stats():
     summary = stats.summary()
     assert summary.p50 == pytest.approx(0.0001) and summary.max == pytest.approx(0.002)
     assert summary.mean_period == pytest.approx(0.01, rel=0.01) and summary.ticks == 100
+
+
+class SlowReadArm(RecordingArm):
+    """An arm whose `read_state` takes `delay` seconds (the twin waiting for its lock under load) and
+    stamps the state when it hands it out, as a driver must: later than the tick's start."""
+
+    def __init__(self, name: str, clock: LockstepClock, delay: float) -> None:
+        super().__init__(name, clock=clock)
+        self.delay = delay
+
+    def read_state(self):
+        self.clock.advance(self.delay)
+        return super().read_state()
+
+
+def test_a_slow_state_read_is_judged_at_its_receipt_not_the_tick_start():
+    """A state handed out 20 ms after the tick began is not a future stamp (guard.future_stamp stayed
+    0 only while reads were instant); the tick's commands go out at the time after the reads."""
+    clock = LockstepClock(50.0)
+    arms = {n: SlowReadArm(n, clock, 0.02) for n in ("left", "right")}
+    guard = SafetyGuard(GuardConfig(arms={"left": limits(), "right": limits()}), arms,
+                        {n: RecordingGripper(n) for n in arms}, clock)
+    ex = ChunkExecutor(ExecutorConfig(latency_s=0.03), guard)
+    ex.submit(line_chunk(clock.now(), HOME, np.array([0.02, 0, 0])), clock.now())
+    results = run(ex, clock, 0.5)
+    assert guard.counters["future_stamp"] == 0, dict(guard.counters)
+    assert all(set(r.states) == {"left", "right"} for r in results)
+    assert all(r.commands[a].sent for r in results[1:] for a in arms), dict(guard.counters)
+    assert all(r.now >= max(s.t for s in r.states.values()) for r in results)
+    assert len(arms["left"].sent) == len(results)

@@ -107,3 +107,42 @@ def test_config_errors_name_the_key() -> None:
         Twin(SMALL, clock="sometimes")
     with pytest.raises(ConfigError, match=r"home_q\.left"):
         Twin({"arms": {"home_q": {"left": [0, 0]}}, **SMALL})
+
+
+def test_realtime_twin_states_are_never_future_stamped_for_the_executor() -> None:
+    """The twin in realtime (physics and render threads) under the real executor thread and guard of
+    config/policy.yaml: every arm state is stamped no later than it is handed out, and the guard
+    refuses none as `future_stamp` (208 on the real-ROS expert run before the executor judged states
+    at their receipt: reads wait on the twin's lock)."""
+    import yaml
+
+    from rig.config import config_path
+    from rig.executor import ChunkExecutor, ExecutorConfig, ExecutorThread
+    from rig.safety import SafetyGuard, load_guard_config
+
+    params = yaml.safe_load(config_path("policy.yaml").read_text())["/**"]["ros__parameters"]
+    cameras, arms, grippers = make_sim_rig({**SMALL, "clock": "realtime"})
+    devices = [*cameras.values(), *arms.values(), *grippers.values()]
+    for dev in devices:
+        dev.connect()
+    try:
+        guard = SafetyGuard(load_guard_config(params), arms, grippers)
+        executor = ChunkExecutor(ExecutorConfig(), guard)
+        thread = ExecutorThread(executor).start()
+        ahead = []
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:
+            for arm in arms.values():
+                ahead.append(arm.read_state().t - time.monotonic())
+            frame = cameras["front"].latest()
+            if frame is not None:
+                ahead.append(frame.t - time.monotonic())
+            time.sleep(0.002)
+        thread.stop()
+        assert thread.error is None
+        assert max(ahead) <= 0.0, f"a sample stamped {max(ahead) * 1e3:.3f} ms after it was handed out"
+        assert executor.stats.counters["ticks"] > 50
+        assert guard.counters["future_stamp"] == 0, dict(guard.counters)
+    finally:
+        for dev in devices:
+            dev.disconnect()
