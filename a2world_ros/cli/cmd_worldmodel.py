@@ -96,19 +96,25 @@ def _cmd_train(args: argparse.Namespace) -> int:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.nproc}",
                "-m", "worldmodel.train", *args.overrides]
         return subprocess.call(cmd)
-    from rig.config import ConfigError
     from worldmodel.train import load_train_config, main
 
     if args.print_config:
-        import yaml
-
-        try:
-            print(yaml.safe_dump(load_train_config(args.overrides), sort_keys=False), end="")
-        except ConfigError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        return 0
+        return _print_config(load_train_config, args.overrides)
     return main(args.overrides)
+
+
+def _print_config(load: Callable[[list[str]], dict], overrides: list[str]) -> int:
+    """`--print-config`: the composed Hydra config as YAML, or the config error (exit 2)."""
+    import yaml
+
+    from rig.config import ConfigError
+
+    try:
+        print(yaml.safe_dump(load(overrides), sort_keys=False), end="")
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
@@ -138,18 +144,10 @@ Example:
 
 
 def _cmd_train_vae(args: argparse.Namespace) -> int:
-    from rig.config import ConfigError
     from worldmodel.vae.train import load_config, main
 
     if args.print_config:
-        import yaml
-
-        try:
-            print(yaml.safe_dump(load_config(args.overrides), sort_keys=False), end="")
-        except ConfigError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        return 0
+        return _print_config(load_config, args.overrides)
     return main(args.overrides)
 
 
