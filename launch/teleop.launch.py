@@ -21,7 +21,8 @@ ARGUMENTS = [
     ("rig", "sim", "real: RealSense cameras and Flexiv arms from rig_config; sim: the MuJoCo twin"),
     ("vr", "webxr", "zmq://HOST:PORT (any teleop protocol sender) or webxr (the page over HTTPS)"),
     ("record_dir", "", "recording root for the episodes (LeRobot v3.0 + rosbag2 MCAP); empty: no recording"),
-    ("task", "", "task of config/tasks.yaml: the twin's scene and the episodes' instruction"),
+    # A default task as in policy.launch.py: rig:=sim cannot build the twin without one.
+    ("task", "lift_box_high", "task of config/tasks.yaml: the twin's scene and the episodes' instruction"),
     ("instruction", "", "instruction of the episodes (default: the task's)"),
     ("operator", "", "operator name stored with every episode"),
     ("rig_config", PathJoinSubstitution([FindPackageShare(PACKAGE), "config", "rig.yaml"]),

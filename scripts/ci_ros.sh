@@ -51,6 +51,6 @@ export ROS_LOG_DIR="$WORK/roslog"
 export PYTEST_DISABLE_PLUGIN_AUTOLOAD=1
 echo "ci_ros: ROS_DISTRO=$ROS_DISTRO ROS_DOMAIN_ID=$ROS_DOMAIN_ID; running the ros-marked tests"
 status=0
-python -m pytest -q -m ros -p no:cacheprovider tests/test_launch_ros2.py tests/test_ros_graph.py || status=$?
+python -m pytest -q -m ros -p no:cacheprovider tests/test_launch_ros2.py tests/test_ros_graph.py tests/test_ros_teleop.py || status=$?
 ros2 daemon stop >/dev/null 2>&1 || true
 exit $status

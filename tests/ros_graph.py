@@ -40,12 +40,13 @@ def ros_unavailable() -> str:
 
 
 class Launch:
-    """`ros2 launch a2world_ros policy.launch.py ARGS` in a new process group, output in `log`."""
+    """`ros2 launch a2world_ros LAUNCH_FILE ARGS` (policy.launch.py unless told) in a new process group,
+    output in `log`."""
 
-    def __init__(self, log: Path, *args: str) -> None:
+    def __init__(self, log: Path, *args: str, launch_file: str = "policy.launch.py") -> None:
         self.log = log
         self._out = log.open("wb")
-        self.proc = subprocess.Popen(["ros2", "launch", "a2world_ros", "policy.launch.py", *args],
+        self.proc = subprocess.Popen(["ros2", "launch", "a2world_ros", launch_file, *args],
                                      stdout=self._out, stderr=subprocess.STDOUT, start_new_session=True)
         self.returncode: int | None = None
         self.stop_seconds = float("nan")
