@@ -114,37 +114,19 @@ class ProcessArmBridge(ArmBridge):
 
     # ------------------------------------------------------------------ operator
 
-    def start(self) -> tuple[bool, str]:
-        try:
-            g = self.runtime.diagnostics()["guard"]
-        except DeviceError as exc:
-            return False, f"not started: {exc}"
-        if g["estop"] or g["faults"]:
-            why = f"e-stop ({g['estop']})" if g["estop"] else f"faults {g['faults']}"
-            return False, f"not started: {why}; call reset first"
-        self.started = True
-        return True, "accepting command chunks"
+    def _not_ready(self) -> str:
+        g = self.runtime.diagnostics()["guard"]
+        if g["estop"]:
+            return f"e-stop ({g['estop']})"
+        return f"faults {g['faults']}" if g["faults"] else ""
 
-    def stop(self) -> tuple[bool, str]:
-        self.started = False
-        try:
-            self.runtime.clear()
-        except DeviceError as exc:
-            return False, f"stop failed: {exc}"
-        return True, "stopped: arms hold their last target"
+    def _clear(self) -> None:
+        self.runtime.clear()
 
-    def reset(self) -> tuple[bool, str]:
-        try:
-            self.runtime.clear()
-            self.runtime.reset()
-        except DeviceError as exc:
-            return False, f"reset failed: {exc}"
-        return True, "reset: latches cleared; call start to accept chunks"
+    def _reset_guard(self) -> None:
+        self.runtime.reset()
 
-    def estop(self, active: bool, reason: str = "estop topic") -> None:
-        if not active:
-            return  # releasing the button does not un-latch; reset does
-        self.started = False
+    def _estop(self, reason: str) -> None:
         self.runtime.estop(reason)  # the process clears its plans with the latch
 
     # ------------------------------------------------------------------ diagnostics

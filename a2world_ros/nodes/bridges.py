@@ -244,22 +244,27 @@ class ArmBridge:
     # ------------------------------------------------------------------ operator
 
     def start(self) -> tuple[bool, str]:
-        if not self.guard.ready:
-            why = f"e-stop ({self.guard.diagnostics(self.clock.now())['estop']})" if self.guard.estopped \
-                else f"faults {self.guard.faults()}"
+        try:
+            why = self._not_ready()
+        except DeviceError as exc:
+            return False, f"not started: {exc}"
+        if why:
             return False, f"not started: {why}; call reset first"
         self.started = True
         return True, "accepting command chunks"
 
     def stop(self) -> tuple[bool, str]:
         self.started = False
-        self.executor.clear()
+        try:
+            self._clear()
+        except DeviceError as exc:
+            return False, f"stop failed: {exc}"
         return True, "stopped: arms hold their last target"
 
     def reset(self) -> tuple[bool, str]:
-        self.executor.clear()
         try:
-            self.guard.reset(self.clock.now())
+            self._clear()
+            self._reset_guard()
         except DeviceError as exc:
             return False, f"reset failed: {exc}"
         return True, "reset: latches cleared; call start to accept chunks"
@@ -268,6 +273,23 @@ class ArmBridge:
         if not active:
             return  # releasing the button does not un-latch; reset does
         self.started = False
+        self._estop(reason)
+
+    # Where the executor and guard run (this process here; ProcessArmBridge overrides these).
+    def _not_ready(self) -> str:
+        """Why chunks may not be accepted ('' when ready)."""
+        if self.guard.ready:
+            return ""
+        return f"e-stop ({self.guard.diagnostics(self.clock.now())['estop']})" if self.guard.estopped \
+            else f"faults {self.guard.faults()}"
+
+    def _clear(self) -> None:
+        self.executor.clear()
+
+    def _reset_guard(self) -> None:
+        self.guard.reset(self.clock.now())
+
+    def _estop(self, reason: str) -> None:
         self.executor.clear()
         self.guard.estop(reason, self.clock.now())
 
