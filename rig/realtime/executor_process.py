@@ -25,6 +25,7 @@ import logging
 import math
 import multiprocessing as mp
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -193,7 +194,7 @@ class _Child:
             return
         self.requests_seen = self.requests.count
         while self.control.poll():
-            request, *args = self.control.recv()
+            seq, (request, *args) = self.control.recv()
             reply: tuple[bool, Any] = (True, None)
             try:
                 if request == "estop":
@@ -216,7 +217,7 @@ class _Child:
                     reply = (False, f"unknown request {request!r}")
             except Exception as exc:  # the caller gets the message; the loop goes on
                 reply = (False, str(exc))
-            self.control.send(reply)
+            self.control.send((seq, *reply))
 
     def poll_grippers(self, now: float) -> None:
         """Read the grippers at `gripper_hz` (the guard's rate limiter starts from the measured opening)."""
@@ -318,6 +319,8 @@ class RealtimeExecutor:
         self._sources = list(config.guard.watch)
         self._chunk = np.zeros(3 + config.max_chunk_steps * len(ARM_NAMES) * COMMAND_DIM)
         self._feed = np.zeros(_FEED_WIDTH)
+        self._request_lock = threading.Lock()  # one request and its reply at a time on the pipe
+        self._seq = 0
 
     def start(self, timeout: float = 120.0) -> RealtimeExecutor:
         cfg = self.config
@@ -358,13 +361,20 @@ class RealtimeExecutor:
         return None if self._process is None else self._process.pid
 
     def _request(self, *request: Any, timeout: float = 60.0) -> Any:
-        if self._control is None or not self.running:
-            raise DeviceError("executor process: not running")
-        self._control.send(request)
-        self._rings["requests"].write(np.zeros(1))
-        if not self._control.poll(timeout):
-            raise DeviceError(f"executor process: no reply to {request[0]} within {timeout} s")
-        ok, payload = self._control.recv()
+        with self._request_lock:
+            if self._control is None or not self.running:
+                raise DeviceError("executor process: not running")
+            # Numbered: the late reply to a request that timed out is skipped, not taken for this one's.
+            self._seq += 1
+            self._control.send((self._seq, request))
+            self._rings["requests"].write(np.zeros(1))
+            deadline = time.monotonic() + timeout
+            while True:
+                if not self._control.poll(max(0.0, deadline - time.monotonic())):
+                    raise DeviceError(f"executor process: no reply to {request[0]} within {timeout} s")
+                seq, ok, payload = self._control.recv()
+                if seq == self._seq:
+                    break
         if not ok:
             raise DeviceError(f"executor process: {request[0]} failed: {payload}")
         return payload
@@ -418,7 +428,7 @@ class RealtimeExecutor:
         if process is not None:
             if process.is_alive() and self._control is not None:
                 try:
-                    self._control.send(("exit",))
+                    self._control.send((-1, ("exit",)))
                     self._rings["requests"].write(np.zeros(1))
                     self._control.poll(timeout)
                 except (BrokenPipeError, OSError):
