@@ -175,3 +175,26 @@ def test_rig_arms_are_isolated_unless_a_flexiv_gripper_shares_them() -> None:
     out = isolate_flexiv_arms(arms, {"right": gripper})
     assert isinstance(out["left"], IsolatedArm) and out["left"].max_command_hz == 100.0
     assert out["right"] is arms["right"]
+
+
+def test_device_factories_rebuild_the_rig_in_another_process_or_refuse() -> None:
+    import pickle
+
+    from rig.drivers.flexiv_gripper import FlexivGripper, FlexivGripperConfig
+    from rig.drivers.robotiq import RobotiqGripper
+    from rig.realtime.arm_process import ConfiguredDevice, FlexivArmFactory, IsolatedArmFactory, device_factories
+    from tests.test_robotiq import config as robotiq_config
+
+    arms = {"left": FlexivArm(config("left", "Rizon4s-400011")), "right": FlexivArm(config("right", "Rizon4s-400012"))}
+    grippers = {"left": RobotiqGripper(robotiq_config("/dev/ttyUSB7"))}
+    made = device_factories(arms, grippers, isolate=True)
+    assert made is not None
+    arm_factories, gripper_factories = pickle.loads(pickle.dumps(made))  # they cross a spawn boundary
+    assert isinstance(arm_factories["left"], IsolatedArmFactory)
+    assert arm_factories["left"].driver.config.serial == "Rizon4s-400011"
+    assert isinstance(device_factories(arms, {}, isolate=False)[0]["right"], FlexivArmFactory)
+    assert isinstance(gripper_factories["left"], ConfiguredDevice)
+    rebuilt = gripper_factories["left"]()
+    assert isinstance(rebuilt, RobotiqGripper) and rebuilt.config == grippers["left"].config
+    shared = FlexivGripper(FlexivGripperConfig("right", "Flexiv-GN01"), arms["right"])
+    assert device_factories(arms, {"right": shared}, isolate=True) is None  # talks through the arm's SDK

@@ -84,3 +84,16 @@ def test_blocking_stop_on_one_arm_does_not_hold_up_the_ticks() -> None:
         during = drain_for(rt, 0.8)
         starts = np.array([r.now for r in during])
         assert len(during) >= 60 and np.diff(starts).max() < 0.1  # ticks kept their 100 Hz schedule
+
+
+def test_a_late_reply_is_not_taken_for_the_next_request() -> None:
+    from rig.drivers.base import DeviceError
+
+    arms = {n: functools.partial(RecordingArm, n, HOME, MonotonicClock()) for n in ("left", "right")}
+    cfg = RealtimeConfig(ExecutorConfig(command_hz=100.0), GuardConfig(arms={"left": LIMITS, "right": LIMITS}),
+                         arms)
+    with RealtimeExecutor(cfg) as rt:
+        with pytest.raises(DeviceError, match="no reply to committed"):
+            rt._request("committed", "left", time.monotonic(), timeout=0.0)  # answered after the next tick
+        assert rt.committed("left", time.monotonic()) is None  # no plan yet
+        assert set(rt.diagnostics()) >= {"guard", "executor"}  # its own reply, not the late None

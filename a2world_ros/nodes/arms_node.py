@@ -4,7 +4,7 @@ the e-stop topic and the start/stop/reset services; reports /diagnostics (docs/r
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from a2world_ros.params import rig_sections
@@ -14,25 +14,46 @@ from rig.drivers.base import Arm, Gripper
 from rig.executor import ExecutorConfig
 from rig.factory import build_rig
 from rig.params import get_float, get_mapping
-from rig.realtime.arm_process import isolate_flexiv_arms
+from rig.realtime.arm_process import device_factories, isolate_flexiv_arms
+from rig.realtime.executor_process import RealtimeConfig
 from rig.safety import GuardConfig
 
+from .arm_process_bridge import ProcessArmBridge
 from .bridges import ArmBridge
 from .common import A2WorldNode, run
 
+DeviceFactories = tuple[Mapping[str, Callable[[], Arm]], Mapping[str, Callable[[], Gripper]]]
+"""Picklable (arm, gripper) factories by arm name, built in the executor process."""
 
-def make_arm_bridge(node: A2WorldNode, arms: Mapping[str, Arm], grippers: Mapping[str, Gripper]) -> ArmBridge:
-    """ArmBridge configured from the node's `executor` and `guard` parameter sections."""
+
+def _executor_and_guard(node: A2WorldNode, arms: Mapping[str, Any]) -> tuple[ExecutorConfig, GuardConfig]:
     where = node.get_name()
     executor = ExecutorConfig.from_mapping(get_mapping(node.params, "executor", where), f"{where}.executor")
     guard = GuardConfig.from_mapping(get_mapping(node.params, "guard", where), f"{where}.guard")
     missing = sorted(set(arms) - set(guard.arms))
     if missing:
         raise ConfigError(f"{where}.guard.arms: no limits for arm(s) {missing}")
+    return executor, guard
+
+
+def make_arm_bridge(node: A2WorldNode, arms: Mapping[str, Arm], grippers: Mapping[str, Gripper]) -> ArmBridge:
+    """ArmBridge configured from the node's `executor` and `guard` parameter sections."""
+    executor, guard = _executor_and_guard(node, arms)
     return ArmBridge(arms, grippers, executor, guard, node.clock_map, distro=node.distro)
 
 
-def wire_arms(node: A2WorldNode, bridge: ArmBridge, camera_topics: bool = True) -> None:
+def make_process_arm_bridge(node: A2WorldNode, factories: DeviceFactories) -> ProcessArmBridge:
+    """ProcessArmBridge (executor + guard in their own process) from the same sections, the executor's
+    `rt_priority` for the whole process and the node's `gripper_hz` for its gripper reads."""
+    arms, grippers = factories
+    executor, guard = _executor_and_guard(node, arms)
+    gripper_hz = get_float(node.params, "gripper_hz", node.get_name(), default=20.0, positive=True)
+    config = RealtimeConfig(executor, guard, dict(arms), dict(grippers), rt_priority=executor.rt_priority,
+                            gripper_hz=gripper_hz)
+    return ProcessArmBridge(config, node.clock_map, distro=node.distro)
+
+
+def wire_arms(node: A2WorldNode, bridge: ArmBridge | ProcessArmBridge, camera_topics: bool = True) -> None:
     """Publishers, subscriptions, services and timers of the arms side (diagnostics: the caller).
 
     `camera_topics`: feed the watchdog from the cameras' CameraInfo stamps (False when the cameras run
@@ -47,7 +68,7 @@ def wire_arms(node: A2WorldNode, bridge: ArmBridge, camera_topics: bool = True) 
                           bridge.on_command_grippers)
     node.add_subscription(topics.ESTOP, topics.BOOL, topics.COMMAND, lambda msg: bridge.estop(bool(msg.data)))
     if camera_topics:
-        for cam in bridge.guard.watchdog.sources:
+        for cam in bridge.watched_sources:
             if cam.startswith("arm:"):
                 continue
             node.add_subscription(
@@ -70,22 +91,35 @@ def wire_arms(node: A2WorldNode, bridge: ArmBridge, camera_topics: bool = True) 
 
 
 class ArmsNode(A2WorldNode):
-    """Thin wrapper over `ArmBridge`; devices may be injected (tests), else built from rig.yaml.
+    """Thin wrapper over `ProcessArmBridge` (parameter `executor_process: true`: executor, guard and
+    devices in their own process) or `ArmBridge` (executor thread in this process).
 
-    `start_control=False` leaves the executor thread off (tests drive `bridge.tick` in lockstep).
+    Devices may be injected (tests): `arms`/`grippers` objects run on the executor thread, `factories`
+    (picklable, see `DeviceFactories`) in the executor process; else they are built from rig.yaml.
+    `start_control=False` leaves the executor off (tests drive `bridge.tick` in lockstep).
     """
 
     def __init__(self, arms: Mapping[str, Arm] | None = None, grippers: Mapping[str, Gripper] | None = None,
-                 parameter_overrides: list[Any] | None = None, start_control: bool = True) -> None:
+                 parameter_overrides: list[Any] | None = None, start_control: bool = True,
+                 factories: DeviceFactories | None = None) -> None:
         super().__init__("arms", parameter_overrides)
-        if arms is None:
+        isolate = bool(self.param("isolate_arms", True))  # each arm's SDK in its own process (docs/drivers_arms.md)
+        if arms is None and factories is None:
             rig = build_rig(rig_sections(self.param("rig_config", "rig.yaml"), ("arms", "grippers")), rig="real")
-            if bool(self.param("isolate_arms", True)):  # each arm's SDK in its own process (docs/drivers_arms.md)
-                rig.arms = isolate_flexiv_arms(rig.arms, rig.grippers)
-            rig.connect()
-            self.on_close(rig.disconnect)
-            arms, grippers = rig.arms, rig.grippers
-        self.bridge = make_arm_bridge(self, arms, grippers or {})
+            if bool(self.param("executor_process", False)):
+                factories = device_factories(rig.arms, rig.grippers, isolate)
+                if factories is None:
+                    self.get_logger().warning("executor_process: a device cannot be built in another process "
+                                              "(flexiv_gripper shares its arm's SDK); executor thread here")
+            if factories is None:
+                if isolate:
+                    rig.arms = isolate_flexiv_arms(rig.arms, rig.grippers)
+                rig.connect()
+                self.on_close(rig.disconnect)
+                arms, grippers = rig.arms, rig.grippers
+        self.bridge: ArmBridge | ProcessArmBridge = (
+            make_process_arm_bridge(self, factories) if factories is not None
+            else make_arm_bridge(self, arms or {}, grippers or {}))
         wire_arms(self, self.bridge)
         self.add_diagnostics(self.bridge.diagnostics,
                              get_float(self.params, "diagnostics_hz", "arms", default=1.0, positive=True))

@@ -26,7 +26,7 @@ from rig.dataformats import ros_messages as rm
 from rig.drivers.base import Arm, Camera, DeviceError, Gripper
 from rig.executor import ChunkExecutor, ExecutorConfig, ExecutorThread, TickResult
 from rig.safety import GuardConfig, SafetyGuard
-from rig.schema import CameraFrame, Observation, SchemaError
+from rig.schema import ArmState, CameraFrame, CommandChunk, Observation, SchemaError
 from rig.timing import Clock, MonotonicClock, RateMeter
 
 from .observation_sync import ObservationSync
@@ -115,16 +115,21 @@ class ArmBridge:
         distro: str = "humble",
         default_dt: float = 1.0 / POLICY_HZ,
     ) -> None:
-        self.clock: Clock = clock or MonotonicClock()
-        self.clock_map = clock_map
-        self.distro = distro
-        self.default_dt = default_dt
+        self._init_io(clock, clock_map, distro, default_dt, tuple(arms))
         self.grippers = dict(grippers)
         self.guard = SafetyGuard(guard_config, arms, grippers, self.clock)
         self.executor = ChunkExecutor(executor_config, self.guard)
         self.thread: ExecutorThread | None = None
-        self.started = False
         self._ticks: deque[TickResult] = deque(maxlen=1000)
+
+    def _init_io(self, clock: Clock | None, clock_map: rm.ClockMap, distro: str, default_dt: float,
+                 arms: tuple[str, ...]) -> None:
+        """The node-facing state, whichever process runs the executor."""
+        self.clock: Clock = clock or MonotonicClock()
+        self.clock_map = clock_map
+        self.distro = distro
+        self.default_dt = default_dt
+        self.started = False
         self._pending: dict[str, tuple[int, Any]] = {}
         self._lock = threading.Lock()
         self.state_rates = {name: RateMeter() for name in arms}
@@ -156,12 +161,18 @@ class ArmBridge:
         out: Outgoing = []
         while self._ticks:
             result = self._ticks.popleft()
-            for name, state in result.states.items():
-                stamp = self.clock_map.to_ros_ns(state.t)
-                self.state_rates[name].tick(state.t)
-                out.append((topics.joint_states(name), rm.arm_joint_state_msg(state, stamp, self.distro)))
-                out.append((topics.tcp_pose(name), rm.tcp_pose_msg(state.tcp_pose, stamp, rm.base_frame(name),
-                                                                   self.distro)))
+            out.extend(self.state_messages(result.states))
+        return out
+
+    def state_messages(self, states: Mapping[str, ArmState]) -> Outgoing:
+        """JointState + PoseStamped of each arm state (counted in the state rates)."""
+        out: Outgoing = []
+        for name, state in states.items():
+            stamp = self.clock_map.to_ros_ns(state.t)
+            self.state_rates[name].tick(state.t)
+            out.append((topics.joint_states(name), rm.arm_joint_state_msg(state, stamp, self.distro)))
+            out.append((topics.tcp_pose(name), rm.tcp_pose_msg(state.tcp_pose, stamp, rm.base_frame(name),
+                                                               self.distro)))
         return out
 
     def poll_grippers(self) -> Outgoing:
@@ -200,6 +211,16 @@ class ArmBridge:
         Returns what happened: 'waiting', 'ignored' (not started), 'rejected' (bad chunk) or the
         executor's outcome for the left arm ('start', 'splice', 'blend').
         """
+        chunk = self._pair_command(kind, msg)
+        if isinstance(chunk, str):
+            return chunk
+        now = self.clock.now()
+        outcome = self.executor.submit(chunk, now)
+        return outcome.get(ARM_NAMES[0], next(iter(outcome.values()), "none"))
+
+    def _pair_command(self, kind: str, msg: Any) -> CommandChunk | str:
+        """The chunk once both halves with one stamp are in (counted in the chunk rate), else what
+        happened: 'waiting', 'ignored' (not started) or 'rejected' (bad chunk)."""
         stamp = rm.stamp_ns(msg.header.stamp)
         with self._lock:
             self._pending[kind] = (stamp, msg)
@@ -218,28 +239,32 @@ class ArmBridge:
         now = self.clock.now()
         self.chunk_rate.tick(now)
         self.chunk_latency = now - chunk.t0
-        outcome = self.executor.submit(chunk, now)
-        return outcome.get(ARM_NAMES[0], next(iter(outcome.values()), "none"))
+        return chunk
 
     # ------------------------------------------------------------------ operator
 
     def start(self) -> tuple[bool, str]:
-        if not self.guard.ready:
-            why = f"e-stop ({self.guard.diagnostics(self.clock.now())['estop']})" if self.guard.estopped \
-                else f"faults {self.guard.faults()}"
+        try:
+            why = self._not_ready()
+        except DeviceError as exc:
+            return False, f"not started: {exc}"
+        if why:
             return False, f"not started: {why}; call reset first"
         self.started = True
         return True, "accepting command chunks"
 
     def stop(self) -> tuple[bool, str]:
         self.started = False
-        self.executor.clear()
+        try:
+            self._clear()
+        except DeviceError as exc:
+            return False, f"stop failed: {exc}"
         return True, "stopped: arms hold their last target"
 
     def reset(self) -> tuple[bool, str]:
-        self.executor.clear()
         try:
-            self.guard.reset(self.clock.now())
+            self._clear()
+            self._reset_guard()
         except DeviceError as exc:
             return False, f"reset failed: {exc}"
         return True, "reset: latches cleared; call start to accept chunks"
@@ -248,15 +273,47 @@ class ArmBridge:
         if not active:
             return  # releasing the button does not un-latch; reset does
         self.started = False
+        self._estop(reason)
+
+    # Where the executor and guard run (this process here; ProcessArmBridge overrides these).
+    def _not_ready(self) -> str:
+        """Why chunks may not be accepted ('' when ready)."""
+        if self.guard.ready:
+            return ""
+        return f"e-stop ({self.guard.diagnostics(self.clock.now())['estop']})" if self.guard.estopped \
+            else f"faults {self.guard.faults()}"
+
+    def _clear(self) -> None:
+        self.executor.clear()
+
+    def _reset_guard(self) -> None:
+        self.guard.reset(self.clock.now())
+
+    def _estop(self, reason: str) -> None:
         self.executor.clear()
         self.guard.estop(reason, self.clock.now())
 
     # ------------------------------------------------------------------ diagnostics
 
+    @property
+    def watched_sources(self) -> tuple[str, ...]:
+        """What the guard's stale-data watchdog watches (camera names and `arm:<name>`)."""
+        return tuple(self.guard.watchdog.sources)
+
+    def committed(self, name: str, t: float) -> Any:
+        """The target the executor will send for arm `name` at time `t` (the RTC prefix), or None."""
+        return self.executor.committed(name, t)
+
     def diagnostics(self) -> list[rm.DiagnosticEntry]:
         now = self.clock.now()
-        g = self.guard.diagnostics(now)
-        jitter = self.thread.jitter() if self.thread is not None else None
+        jitter = self.thread.jitter().as_dict() if self.thread is not None else None
+        return self.arm_diagnostics(now, self.guard.diagnostics(now), dict(self.executor.stats.counters), jitter)
+
+    def arm_diagnostics(self, now: float, g: Mapping[str, Any], counters: Mapping[str, Any],
+                        jitter: Mapping[str, float] | None,
+                        extra: Mapping[str, Any] | None = None) -> list[rm.DiagnosticEntry]:
+        """The `arms` entry from the guard's diagnostics, the executor's counters and the tick jitter
+        (`JitterSummary.as_dict()`), wherever the executor runs."""
         level = "ERROR" if (g["estop"] or g["faults"]) else ("WARN" if g["stale"] else "OK")
         if g["estop"]:
             message = f"e-stop latched: {g['estop']}"
@@ -272,7 +329,7 @@ class ArmBridge:
             "chunk_latency_s": self.chunk_latency,
             "rejected_chunks": self.rejected_chunks,
         }
-        values.update({f"executor.{k}": v for k, v in self.executor.stats.counters.items()})
+        values.update({f"executor.{k}": v for k, v in counters.items()})
         values.update({f"guard.{k}": v for k, v in g["counters"].items()})
         values.update({f"age_s.{k}": v for k, v in g["ages"].items()})
         values.update({f"refused_samples.{k}": v for k, v in g["refused_samples"].items()})
@@ -283,10 +340,11 @@ class ArmBridge:
         if abs(step) > WALL_STEP_WARN_S and level == "OK":
             level, message = "WARN", f"{message}; wall clock stepped {step:+.3f} s since the time base was set"
         if jitter is not None:
-            values.update({"tick_jitter_p50_s": jitter.p50, "tick_jitter_p99_s": jitter.p99,
-                           "tick_overruns": jitter.overruns, "tick_period_s": jitter.mean_period})
+            values.update({"tick_jitter_p50_s": jitter["jitter_p50_s"], "tick_jitter_p99_s": jitter["jitter_p99_s"],
+                           "tick_overruns": int(jitter["overruns"]), "tick_period_s": jitter["mean_period_s"]})
         for name, meter in self.state_rates.items():
             values[f"state_rate_hz.{name}"] = meter.rate(self.clock.now())
+        values.update(extra or {})
         last = g["last_event"]
         if last is not None:
             values["last_intervention"] = f"{last.arm}: {last.reason}: {last.detail}"

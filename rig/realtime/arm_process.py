@@ -103,6 +103,51 @@ def isolate_flexiv_arms(arms: Mapping[str, Arm], grippers: Mapping[str, Any]) ->
     return out
 
 
+@dataclass(frozen=True)
+class IsolatedArmFactory:
+    """Builds an `IsolatedArm` (one more process, for the arm's SDK) around a driver factory."""
+
+    name: str
+    driver: Callable[[], Arm]
+    state_hz: float = 200.0
+
+    def __call__(self) -> Arm:
+        return IsolatedArm(self.name, self.driver, state_hz=self.state_hz)
+
+
+@dataclass(frozen=True)
+class ConfiguredDevice:
+    """Builds `cls(config)` in another process (picklable: the class by reference, the config by value)."""
+
+    cls: type
+    config: Any
+
+    def __call__(self) -> Any:
+        return self.cls(self.config)
+
+
+def device_factories(arms: Mapping[str, Arm], grippers: Mapping[str, Any], isolate: bool
+                     ) -> tuple[dict[str, Callable[[], Arm]], dict[str, Callable[[], Any]]] | None:
+    """Picklable factories for the (not yet connected) devices of a real rig, for the executor process
+    (`rig.realtime.executor_process.RealtimeConfig`): each `FlexivArm` (in one more process when
+    `isolate`), each gripper built from its config alone (`RobotiqGripper`). None when a device cannot be
+    rebuilt in another process: a `FlexivGripper` talks through its arm's `flexivrdk.Robot`, a device
+    without a `config`, or one already connected."""
+    arm_factories: dict[str, Callable[[], Arm]] = {}
+    gripper_factories: dict[str, Callable[[], Any]] = {}
+    for name, arm in arms.items():
+        if type(arm).__name__ != "FlexivArm" or arm.is_connected:
+            return None
+        cfg = arm.config  # type: ignore[attr-defined]
+        arm_factories[name] = (IsolatedArmFactory(name, FlexivArmFactory(cfg), cfg.state_hz) if isolate
+                               else FlexivArmFactory(cfg))
+    for name, gripper in grippers.items():
+        if type(gripper).__name__ == "FlexivGripper" or gripper.is_connected or not hasattr(gripper, "config"):
+            return None
+        gripper_factories[name] = ConfiguredDevice(type(gripper), gripper.config)
+    return arm_factories, gripper_factories
+
+
 def state_from_record(name: str, rec: NDArray[np.float64], fault: bool) -> ArmState:
     """ArmState from a state record. The record was packed from an ArmState that passed the schema's
     checks in the arm process; here they are redone on the flat record in one pass (finite values,

@@ -8,9 +8,10 @@ with picklable factories, e.g. `IsolatedArmFactory` for one more process per arm
 with a `RateKeeper`:
 - inputs, read after each tick's sends without blocking: command chunks from a shared-memory ring
   (`submit`), watchdog stamps from another (`feed`), and control requests (e-stop, reset, clear,
-  diagnostics) from a pipe;
+  diagnostics, the committed target of a plan for real-time chunking) from a pipe; the grippers are read
+  at `gripper_hz` in the same slack;
 - outputs: one record per tick into a shared-memory ring (`drain` decodes them into `TickRecord`s with
-  the arm states, the guarded commands, the wake-up lateness and the tick's compute time).
+  the arm and gripper states, the guarded commands, the wake-up lateness and the tick's compute time).
 The child disables the cyclic garbage collector during the loop (`gc.freeze` after setup, a young-
 generation collection every second right after a tick) so that a collection never lands inside a tick.
 `rt_priority` > 0 asks for SCHED_FIFO for the whole child (needs root or an rtprio limit; otherwise a
@@ -24,6 +25,7 @@ import logging
 import math
 import multiprocessing as mp
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -36,31 +38,25 @@ from numpy.typing import NDArray
 from rig.conventions import ARM_NAMES, COMMAND_DIM, JOINTS_PER_ARM, POSE_DIM
 from rig.drivers.base import Arm, DeviceError, Gripper
 from rig.executor import ChunkExecutor, ExecutorConfig, TickResult
-from rig.realtime.arm_process import IsolatedArm
+from rig.realtime.arm_process import IsolatedArmFactory
 from rig.realtime.shm import ShmRing, unique_name
 from rig.safety import GuardConfig, SafetyGuard
-from rig.schema import ArmState, CommandChunk
+from rig.schema import ArmState, CommandChunk, GripperState
+
+__all__ = ["IsolatedArmFactory", "RealtimeConfig", "RealtimeExecutor", "TickRecord"]
 from rig.timing import RateKeeper
 
 log = logging.getLogger(__name__)
 
-_ARM_WIDTH = 3 + 4 * JOINTS_PER_ARM + POSE_DIM + 6 + 6 + 1 + POSE_DIM + 1
-"""Per arm: valid, t, fault, q, dq, tau, tau_ext, tcp_pose, tcp_vel, ext_wrench, sent, pose, gripper."""
+_GRIPPER_WIDTH = 7
+"""Per gripper: valid, t, opening, width_m, is_moving, object_detected, fault (its newest reading)."""
+_ARM_WIDTH = 3 + 4 * JOINTS_PER_ARM + POSE_DIM + 6 + 6 + _GRIPPER_WIDTH + 1 + POSE_DIM + 1
+"""Per arm: valid, t, fault, q, dq, tau, tau_ext, tcp_pose, tcp_vel, ext_wrench, gripper state, sent, pose,
+gripper command."""
+_GRIPPER_AT = 3 + 4 * JOINTS_PER_ARM + POSE_DIM + 6 + 6
 _TICK_HEAD = 7  # scheduled, now, late, compute, overrun, estopped, inputs (previous cycle)
 TICK_WIDTH = _TICK_HEAD + len(ARM_NAMES) * _ARM_WIDTH
 _FEED_WIDTH = 2  # source index, t
-
-
-@dataclass(frozen=True)
-class IsolatedArmFactory:
-    """Builds an `IsolatedArm` (one more process, for the arm's SDK) around a driver factory."""
-
-    name: str
-    driver: Callable[[], Arm]
-    state_hz: float = 200.0
-
-    def __call__(self) -> Arm:
-        return IsolatedArm(self.name, self.driver, state_hz=self.state_hz)
 
 
 @dataclass(frozen=True)
@@ -77,6 +73,8 @@ class RealtimeConfig:
     tick_ring: int = 1024
     connect_devices: bool = True
     """Call `connect()` on every device built in the process (False: the factories return them ready)."""
+    gripper_hz: float = 20.0
+    """How often the process reads the grippers (after a tick's sends), for the guard and the records."""
 
 
 @dataclass(frozen=True)
@@ -95,10 +93,20 @@ class TickRecord:
     states: dict[str, ArmState]
     commands: dict[str, tuple[NDArray[np.float64], float] | None]
     """Per arm the (pose, gripper) the guard sent this tick, or None when it sent nothing."""
+    grippers: dict[str, GripperState] = field(default_factory=dict)
+    """Per arm with a gripper its newest reading (the same one repeats until the next read)."""
 
 
-def _pack_arm(rec: NDArray[np.float64], state: ArmState | None, command: Any) -> None:
+def _pack_gripper(rec: NDArray[np.float64], state: GripperState | None) -> None:
+    if state is not None:
+        rec[:] = (1.0, state.t, state.opening, state.width_m, float(state.is_moving),
+                  float(state.object_detected), float(state.fault))
+
+
+def _pack_arm(rec: NDArray[np.float64], state: ArmState | None, command: Any,
+              gripper: GripperState | None = None) -> None:
     rec[:] = 0.0
+    _pack_gripper(rec[_GRIPPER_AT:_GRIPPER_AT + _GRIPPER_WIDTH], gripper)
     if state is not None:
         rec[0], rec[1], rec[2] = 1.0, state.t, float(state.fault)
         i = 3
@@ -115,6 +123,7 @@ def _pack_arm(rec: NDArray[np.float64], state: ArmState | None, command: Any) ->
 def _unpack_tick(name_order: tuple[str, ...], rec: NDArray[np.float64]) -> TickRecord:
     states: dict[str, ArmState] = {}
     commands: dict[str, tuple[NDArray[np.float64], float] | None] = {}
+    grippers: dict[str, GripperState] = {}
     for k, name in enumerate(name_order):
         a = rec[_TICK_HEAD + k * _ARM_WIDTH:_TICK_HEAD + (k + 1) * _ARM_WIDTH]
         if a[0]:
@@ -123,8 +132,12 @@ def _unpack_tick(name_order: tuple[str, ...], rec: NDArray[np.float64]) -> TickR
                                     tau=v[14:21], tau_ext=v[21:28], tcp_pose=v[28:35], tcp_vel=v[35:41],
                                     ext_wrench=v[41:47])
         commands[name] = (a[-POSE_DIM - 1:-1].copy(), float(a[-1])) if a[-POSE_DIM - 2] else None
+        g = a[_GRIPPER_AT:_GRIPPER_AT + _GRIPPER_WIDTH]
+        if g[0]:
+            grippers[name] = GripperState(arm=name, t=float(g[1]), opening=float(g[2]), width_m=float(g[3]),
+                                          is_moving=bool(g[4]), object_detected=bool(g[5]), fault=bool(g[6]))
     return TickRecord(float(rec[0]), float(rec[1]), float(rec[2]), float(rec[3]), bool(rec[4]), bool(rec[5]),
-                      float(rec[6]), states, commands)
+                      float(rec[6]), states, commands, grippers)
 
 
 def _set_scheduling(rt_priority: int, cpu: int | None) -> str:
@@ -168,6 +181,9 @@ class _Child:
         self.requests_seen = 0
         self.rec = np.zeros(TICK_WIDTH)
         self.rate = RateKeeper(cfg.executor.command_hz)
+        self.gripper_states: dict[str, GripperState] = {}
+        self.gripper_period = 1.0 / cfg.gripper_hz
+        self.gripper_due = -math.inf
         self.running = True
         self.parent = os.getppid()
 
@@ -178,7 +194,7 @@ class _Child:
             return
         self.requests_seen = self.requests.count
         while self.control.poll():
-            request, *args = self.control.recv()
+            seq, (request, *args) = self.control.recv()
             reply: tuple[bool, Any] = (True, None)
             try:
                 if request == "estop":
@@ -189,6 +205,8 @@ class _Child:
                     self.rate.reset()  # the reset may have blocked for a while: restart the schedule
                 elif request == "clear":
                     self.executor.clear()
+                elif request == "committed":  # the RTC prefix: what the plan will send for arm at time t
+                    reply = (True, self.executor.committed(args[0], args[1]))
                 elif request == "diagnostics":
                     reply = (True, {"guard": self.guard.diagnostics(now),
                                     "executor": dict(self.executor.stats.counters),
@@ -199,7 +217,21 @@ class _Child:
                     reply = (False, f"unknown request {request!r}")
             except Exception as exc:  # the caller gets the message; the loop goes on
                 reply = (False, str(exc))
-            self.control.send(reply)
+            self.control.send((seq, *reply))
+
+    def poll_grippers(self, now: float) -> None:
+        """Read the grippers at `gripper_hz` (the guard's rate limiter starts from the measured opening)."""
+        if now < self.gripper_due:
+            return
+        self.gripper_due = now + self.gripper_period
+        for name, gripper in self.grippers.items():
+            try:
+                state = gripper.read_state()
+            except DeviceError as exc:
+                log.warning("executor process: gripper %s: read_state failed: %s", name, exc)
+                continue
+            self.guard.observe_gripper(name, state.opening)
+            self.gripper_states[name] = state
 
     def take_inputs(self, now: float) -> None:
         for rec in self.feeds.read_new():
@@ -220,7 +252,7 @@ class _Child:
         rec[4], rec[5], rec[6] = float(overrun), float(self.guard.estopped), inputs
         for k, name in enumerate(self.names):
             _pack_arm(rec[_TICK_HEAD + k * _ARM_WIDTH:_TICK_HEAD + (k + 1) * _ARM_WIDTH],
-                      result.states.get(name), result.commands.get(name))
+                      result.states.get(name), result.commands.get(name), self.gripper_states.get(name))
         self.ticks.write(rec)
 
     def run(self) -> None:
@@ -242,6 +274,7 @@ class _Child:
                 # chunk is spliced in by the next tick, as it would be if it had arrived a moment later).
                 self.handle_control(done)
                 self.take_inputs(done)
+                self.poll_grippers(done)
                 inputs = time.monotonic() - done
                 if now - last_gc > 1.0:
                     gc.collect(0)
@@ -286,6 +319,8 @@ class RealtimeExecutor:
         self._sources = list(config.guard.watch)
         self._chunk = np.zeros(3 + config.max_chunk_steps * len(ARM_NAMES) * COMMAND_DIM)
         self._feed = np.zeros(_FEED_WIDTH)
+        self._request_lock = threading.Lock()  # one request and its reply at a time on the pipe
+        self._seq = 0
 
     def start(self, timeout: float = 120.0) -> RealtimeExecutor:
         cfg = self.config
@@ -326,13 +361,20 @@ class RealtimeExecutor:
         return None if self._process is None else self._process.pid
 
     def _request(self, *request: Any, timeout: float = 60.0) -> Any:
-        if self._control is None or not self.running:
-            raise DeviceError("executor process: not running")
-        self._control.send(request)
-        self._rings["requests"].write(np.zeros(1))
-        if not self._control.poll(timeout):
-            raise DeviceError(f"executor process: no reply to {request[0]} within {timeout} s")
-        ok, payload = self._control.recv()
+        with self._request_lock:
+            if self._control is None or not self.running:
+                raise DeviceError("executor process: not running")
+            # Numbered: the late reply to a request that timed out is skipped, not taken for this one's.
+            self._seq += 1
+            self._control.send((self._seq, request))
+            self._rings["requests"].write(np.zeros(1))
+            deadline = time.monotonic() + timeout
+            while True:
+                if not self._control.poll(max(0.0, deadline - time.monotonic())):
+                    raise DeviceError(f"executor process: no reply to {request[0]} within {timeout} s")
+                seq, ok, payload = self._control.recv()
+                if seq == self._seq:
+                    break
         if not ok:
             raise DeviceError(f"executor process: {request[0]} failed: {payload}")
         return payload
@@ -369,6 +411,11 @@ class RealtimeExecutor:
     def diagnostics(self) -> dict[str, Any]:
         return self._request("diagnostics", timeout=2.0)
 
+    def committed(self, name: str, t: float) -> NDArray[np.float64] | None:
+        """The target the process's executor will send for arm `name` at time `t` (None: no plan);
+        answered after the process's next tick, so within one tick period."""
+        return self._request("committed", name, t, timeout=2.0)
+
     def drain(self) -> list[TickRecord]:
         """Every tick published since the previous call (oldest first)."""
         ring = self._rings.get("ticks")
@@ -381,7 +428,7 @@ class RealtimeExecutor:
         if process is not None:
             if process.is_alive() and self._control is not None:
                 try:
-                    self._control.send(("exit",))
+                    self._control.send((-1, ("exit",)))
                     self._rings["requests"].write(np.zeros(1))
                     self._control.poll(timeout)
                 except (BrokenPipeError, OSError):
