@@ -63,8 +63,8 @@ class ShadowClient:
     def _call(self, kind: str, body: dict[str, Any] | None = None, timeout_s: float | None = None) -> Any:
         msg_id = next(self._ids)
         try:  # a DEALER without a connected peer would block a plain send forever
-            payload = encode({"type": kind, "id": msg_id, "body": body or {}})
-            self._sock.send_multipart([b"", payload], flags=zmq.NOBLOCK)
+            frames = encode({"type": kind, "id": msg_id, "body": body or {}})
+            self._sock.send_multipart([b"", *frames], flags=zmq.NOBLOCK)
         except zmq.Again:
             raise ShadowUnavailableError(
                 f"shadow server {self.address}: not connected (no reply to {kind!r})") from None
@@ -74,7 +74,7 @@ class ShadowClient:
             if remaining == 0 or not self._sock.poll(remaining, zmq.POLLIN):
                 raise ShadowUnavailableError(f"shadow server {self.address}: no reply to {kind!r} within "
                                         f"{self.timeout_s if timeout_s is None else timeout_s} s")
-            reply = decode(self._sock.recv_multipart()[-1])
+            reply = decode(self._sock.recv_multipart()[1:])  # after the empty delimiter frame
             if reply.get("id") != msg_id:
                 continue
             if not reply.get("ok"):
@@ -106,7 +106,7 @@ class ShadowClient:
     # ------------------------------------------------------------------ streaming (never blocks)
     def _send(self, kind: str, body: dict[str, Any]) -> bool:
         try:
-            self._sock.send_multipart([b"", encode({"type": kind, "body": body})], flags=zmq.NOBLOCK)
+            self._sock.send_multipart([b"", *encode({"type": kind, "body": body})], flags=zmq.NOBLOCK)
             return True
         except zmq.Again:
             self.counters["dropped_sends"] += 1

@@ -19,7 +19,7 @@ import numpy as np
 import zmq
 
 from policy.server import secure_socket
-from policy.wire import WireError, decode, encode
+from policy.wire import WireError, WireLimits, decode, encode
 from worldmodel.shadow.config import ServerSettings
 from worldmodel.shadow.engine import ShadowResult
 from worldmodel.shadow.work import ShadowWork, ShadowWorkError
@@ -61,13 +61,14 @@ class ShadowServer:
 
     def _reply(self, ident: bytes, msg_id: Any, ok: bool, body: Any = None, error: str = "") -> None:
         payload = {"id": msg_id, "ok": ok, **({"body": body} if ok else {"error": error})}
-        self._sock.send_multipart([ident, b"", encode(payload)])
+        self._sock.send_multipart([ident, b"", *encode(payload)])
 
     def _on_message(self, frames: list[bytes]) -> None:
-        ident, payload = frames[0], frames[-1]
+        # ROUTER frames: [identity, b"" (the DEALER's delimiter), header, array frames...]
+        ident, body_frames = frames[0], frames[2:] if len(frames) > 1 and frames[1] == b"" else frames[1:]
         msg_id: Any = None
         try:
-            message = decode(payload, self.settings.max_message_bytes)
+            message = decode(body_frames, WireLimits(max_bytes=self.settings.max_message_bytes))
             msg_id, kind, body = message.get("id"), message.get("type"), message.get("body") or {}
             if kind == "frame":
                 image = body.get("image")
