@@ -401,9 +401,12 @@ class SafetyGuard:
                 st.measured_pose = None
                 st.measured_t = -math.inf
                 st.measured_gripper = None
-                self.watchdog.forget(f"arm:{name}")
                 st.lin_vel[:] = 0.0
                 st.ang_vel[:] = 0.0
+            # Nothing seen before a reset counts as fresh after it: a lockstep twin restarts its clock at
+            # each episode, and a stamp of the last episode would otherwise sit in the future and hold.
+            for source in self.watchdog.sources:
+                self.watchdog.forget(source)
             if self._estop_reason:
                 self._intervene(now, "*", "reset", f"e-stop ({self._estop_reason}) cleared by operator")
             self._estop_reason = ""

@@ -231,6 +231,35 @@ def test_reset_waits_for_a_fresh_state_and_starts_from_it():
     assert np.linalg.norm(cmd.pose[:3] - pushed) <= LIMITS.max_linear_speed * 0.02 + 1e-9
 
 
+class _RestartingClock(LockstepClock):
+    """The lockstep twin's clock: simulated time restarts at 0 when an episode is reset."""
+
+    def restart(self) -> None:
+        with self._lock:
+            self._t = 0.0
+
+
+def test_reset_forgets_samples_of_the_last_episode_when_the_clock_restarts():
+    """`a2world run policy` on the lockstep twin: episode 2 starts at t = 0 while the watchdog still held
+    episode 1's last frame (t = 12 s), so every command of episode 2 was held as stale (age -11.8 s)."""
+    clock = _RestartingClock(0.0)
+    arms = {n: RecordingArm(n, clock=clock) for n in ("left", "right")}
+    grippers = {n: RecordingGripper(n, clock=clock) for n in ("left", "right")}
+    config = GuardConfig(arms={"left": LIMITS, "right": LIMITS}, watch=("front",), stale_timeout_s=TIMEOUT)
+    guard = SafetyGuard(config, arms, grippers, clock)
+    clock.advance(12.0)
+    read_all(guard, arms, grippers)
+    assert guard.feed("front", clock.now())
+    assert guard.command("left", target(HOME[:3]), clock.now()).sent
+    clock.restart()  # the twin's reset_state for the next episode
+    guard.reset(clock.now())
+    clock.advance(0.01)
+    read_all(guard, arms, grippers)
+    assert guard.feed("front", clock.now())
+    cmd = guard.command("left", target(HOME[:3]), clock.now())
+    assert cmd.sent and "stale_data" not in cmd.reasons
+
+
 def test_nan_time_is_refused_at_the_guard():
     guard, arms, grippers, _clock = make_guard(watch=())
     read_all(guard, arms, grippers)
