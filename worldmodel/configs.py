@@ -25,6 +25,12 @@ _FLOAT_FIELDS = {"mlp_ratio", "rope_h_extrapolation", "rope_w_extrapolation", "r
 _BOOL_FIELDS = {"concat_padding_mask", "rope_fps_modulation", "use_black", "enable_cross_view_attn"}
 
 
+SIM_ONLY_FIELDS = ("history_latent_frames", "history_slots", "history_mid_channels", "history_pe_dim",
+                   "history_pose_dim", "history_pose_freqs", "history_pose_hidden", "path_feature_dim",
+                   "vpb_hidden", "vpb_clamp", "vpb_scale")
+"""A2WorldNetConfig fields that only the history-aware variant (`a2world_sim`) uses."""
+
+
 @dataclass(frozen=True)
 class A2WorldNetConfig:
     """Architecture of the A2World DiT. Defaults are the released 2B network (`a2world-pretrained.pt`)."""
@@ -122,9 +128,14 @@ class A2WorldNetConfig:
         return int(self.model_channels * self.mlp_ratio)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain mapping for YAML/JSON metadata (`source` left out, tuples as lists)."""
+        """Plain mapping for YAML/JSON metadata (`source` left out, tuples as lists; the base variant leaves
+        out the A2World-sim fields, which do not apply to it, so base configs saved before they existed
+        round-trip unchanged)."""
         out = asdict(self)
         out.pop("source")
+        if self.variant != "a2world_sim":
+            for name in SIM_ONLY_FIELDS:
+                out.pop(name)
         return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
 
     @classmethod
