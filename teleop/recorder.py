@@ -24,6 +24,7 @@ import datetime as dt
 import fcntl
 import json
 import logging
+import math
 import queue
 import shutil
 import threading
@@ -190,6 +191,7 @@ class EpisodeRecorder:
             self.settings = replace(self.settings, min_free_bytes=int(min_free_bytes))
         self.intrinsics = dict(intrinsics or {})
         self.clock = rm.ClockMap.shared()  # the boot's one offset, as the ROS nodes use (docs/control.md)
+        self._sim_stamp_end = -math.inf  # newest bag stamp (epoch s) written from simulated time
         self.stats = RecorderStats()
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock_fh = open(self.root / ".lock", "w")  # noqa: SIM115 - held for the recorder's lifetime
@@ -464,8 +466,13 @@ class EpisodeRecorder:
             bag.add_topic(topic, msgtype, qos)
 
     def _write_frame(self, ep: _Episode, obs: Observation, cmd: NDArray) -> None:
-        if ep.clock is None:  # simulated time: the first frame is stamped with the real recording time
-            ep.clock = rm.ClockMap(ep.start_epoch - obs.t)
+        if ep.clock is None:  # simulated time: the first frame is stamped with the real recording time,
+            # never before the previous sim episode's last stamp (a lockstep twin records faster than real
+            # time, so "start time + sim time" of the last episode can run past the next one's start)
+            start = max(ep.start_epoch, self._sim_stamp_end + 1.0 / self.fps)
+            ep.clock = rm.ClockMap(start - obs.t)
+        if self.sample_clock != "monotonic":
+            self._sim_stamp_end = max(self._sim_stamp_end, ep.clock.offset_s + obs.t)
         if "lerobot" in self.formats:
             if ep.shape is None:
                 self._open_encoders(ep, obs)
