@@ -90,21 +90,62 @@ def run_recipe(recipe: DemoRecipe, out: Path, work: Path, cli: Callable[[Sequenc
             raise RuntimeError(f"demo step {step.name!r} failed (exit {rc}): a2world {' '.join(argv)}")
         log(f"== {step.name}: done in {seconds:.0f} s")
     out.mkdir(parents=True, exist_ok=True)
+    copied: dict[Path, Path] = {}  # exported source folder -> its copy in `out`
     for name, source in recipe.export.items():
-        src, dst = Path(_fill(source, values)), out / name
+        src, dst = _export_source(Path(_fill(source, values))), out / name
         if not src.exists():
             raise RuntimeError(f"demo export {name!r}: {src} does not exist after the steps")
         if dst.exists():
             shutil.rmtree(dst) if dst.is_dir() else dst.unlink()
         if src.is_dir():
-            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("*.pt", "*.tmp"))
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns(*EXPORT_IGNORE))
+            copied[src.resolve()] = dst
         else:
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dst)
         log(f"== exported {name}: {src} -> {dst}")
+    for dst in copied.values():
+        if (link := relink_vae(dst, copied)) is not None:
+            log(f"== {dst.name}: VAE weights now {link}")
     summary = {"profile": recipe.profile, "steps": timings, "exports": sorted(recipe.export)}
     (out / "demo_train.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+EXPORT_IGNORE = ("*.pt", "*.tmp", "checkpoints", "train_state", "metrics.jsonl")
+"""What an export leaves behind: optimizer/resume state and training logs (the checkpoint is the weights)."""
+
+
+def _export_source(src: Path) -> Path:
+    """A run's `checkpoints` folder stands for its newest complete checkpoint (named in latest.txt)."""
+    latest = src / "latest.txt"
+    return src / latest.read_text().strip() if src.is_dir() and latest.is_file() else src
+
+
+def relink_vae(folder: Path, copied: Mapping[Path, Path]) -> str | None:
+    """Point an exported world-model checkpoint at the exported copy of its VAE (a path relative to the
+    checkpoint, e.g. `../vae/vae.safetensors`), so the embedded folder works wherever the clone is.
+
+    Returns the new path, or None when `folder` is no world-model checkpoint or its VAE was not exported.
+    """
+    import os
+
+    import yaml
+
+    config = folder / "config.yaml"
+    if not config.is_file():
+        return None
+    info = yaml.safe_load(config.read_text())
+    vae = ((info or {}).get("metadata") or {}).get("training", {}).get("vae") if isinstance(info, dict) else None
+    if not isinstance(vae, dict) or not vae.get("weights"):
+        return None
+    weights = Path(vae["weights"]).expanduser().resolve()
+    for src, dst in copied.items():
+        if weights.parent == src and (dst / weights.name).is_file():
+            vae["weights"] = os.path.relpath(dst / weights.name, folder)
+            config.write_text(yaml.safe_dump(info, sort_keys=False))
+            return str(vae["weights"])
+    return None
 
 
 def main_job_report(policy_json: Path, worldmodel_json: Path | None, timings: Mapping[str, float]) -> dict[str, Any]:

@@ -39,17 +39,31 @@ def build_text_encoder(config: PolicyConfig) -> ByteTextEncoder | None:
     return ByteTextEncoder(t.width, t.layers, t.heads, t.max_tokens, config.net.crossattn_emb_channels)
 
 
+def embeds_vae(section: VaeSection) -> bool:
+    """Does the policy file hold its VAE's weights? Yes, except for the full Wan2.1 VAE (508 MB, shared by
+    every full-size model and referenced by path): a small trained VAE travels with the policy, so a
+    checkpoint folder runs wherever it is copied."""
+    return not section.checkpoint or section.config != "wan2.1"
+
+
 def build_vae(section: VaeSection, state: dict[str, torch.Tensor] | None = None) -> Any:
     """The frozen Wan2.1 VAE: from its weights file, from `state`, or seeded random init (tiny configs)."""
     from worldmodel.vae.model import WanVAE
 
-    if section.checkpoint:
-        return WanVAE.from_checkpoint(section.checkpoint).eval().requires_grad_(False)
+    if section.checkpoint and not state:
+        config = "wan2.1" if section.config == "wan2.1" else "auto"  # our safetensors carry their architecture
+        return WanVAE.from_checkpoint(section.checkpoint, config=config).eval().requires_grad_(False)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(section.seed)
         vae = WanVAE.from_config(section.config)
     if state:
+        from worldmodel.vae.checkpoint import STATS_KEYS
+
+        state = dict(state)
+        fitted = [state.pop(k) for k in STATS_KEYS if k in state]
         vae.load_state_dict(state)
+        if fitted:
+            vae.set_latent_stats(*fitted)
     return vae.eval().requires_grad_(False)
 
 
@@ -81,8 +95,11 @@ def save_policy(directory: str | os.PathLike[str], config: PolicyConfig, normali
     tensors = {f"net.{k}": v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
     if text is not None:
         tensors.update({f"text.{k}": v.detach().cpu().contiguous() for k, v in text.state_dict().items()})
-    if not config.vae.checkpoint:
+    if embeds_vae(config.vae):
         tensors.update({f"vae.{k}": v.detach().cpu().contiguous() for k, v in vae.state_dict().items()})
+        if vae.config.latent_stats == "data":  # fitted statistics are buffers outside the state dict
+            tensors.update({"vae.latent_mean": vae.latent_mean.detach().cpu().contiguous(),
+                            "vae.latent_std": vae.latent_std.detach().cpu().contiguous()})
     tmp = out / (WEIGHTS + ".tmp")
     save_file(tensors, str(tmp), metadata={"format": FORMAT})
     os.replace(tmp, out / WEIGHTS)

@@ -46,6 +46,30 @@ def test_runner_skips_finished_steps_and_reports_failures(tmp_path):
 
 
 @pytest.mark.slow
+def test_export_takes_the_latest_checkpoint_and_relinks_its_vae(tmp_path):
+    import yaml
+
+    work = tmp_path / "work"
+    (work / "vae" / "checkpoints" / "step_1").mkdir(parents=True)
+    (work / "vae" / "vae.safetensors").write_bytes(b"v")
+    ckpts = work / "wm" / "checkpoints"
+    for step in ("step_0000010", "step_0000020"):
+        (ckpts / step / "train_state").mkdir(parents=True)
+        (ckpts / step / "model.safetensors").write_bytes(step.encode())
+        (ckpts / step / "train_state" / "optimizer.pt").write_bytes(b"o")
+        meta = {"metadata": {"training": {"vae": {"weights": str((work / "vae" / "vae.safetensors").resolve())}}}}
+        (ckpts / step / "config.yaml").write_text(yaml.safe_dump(meta))
+    (ckpts / "latest.txt").write_text("step_0000020\n")
+    recipe = DemoRecipe("t", (DemoStep("noop", ("x",), creates="{work}"),),
+                        {"vae": "{work}/vae", "worldmodel": "{work}/wm/checkpoints"})
+    run_recipe(recipe, tmp_path / "out", work, lambda argv: 0, log=lambda _: None)
+    wm = tmp_path / "out" / "worldmodel"
+    assert (wm / "model.safetensors").read_bytes() == b"step_0000020"
+    assert not (wm / "train_state").exists() and not (tmp_path / "out" / "vae" / "checkpoints").exists()
+    weights = yaml.safe_load((wm / "config.yaml").read_text())["metadata"]["training"]["vae"]["weights"]
+    assert weights == "../vae/vae.safetensors" and (wm / weights).read_bytes() == b"v"
+
+
 def test_quick_recipe_regenerates_loadable_checkpoints(tmp_path, capsys):
     pytest.importorskip("mujoco")
     from policy.checkpoint import load_policy
@@ -67,6 +91,18 @@ def test_shipped_policy_loads_and_its_config_matches_the_code():
     assert config.to_dict() == meta["config"]
     loaded = load_policy(EMBEDDED / "policy")  # strict: every tensor fits the config
     assert loaded.meta["final"] is True
+
+
+def test_shipped_worldmodel_loads_with_the_shipped_trained_vae():
+    import yaml
+
+    from worldmodel.predict import WorldModelPredictor
+
+    info = yaml.safe_load((EMBEDDED / "worldmodel" / "config.yaml").read_text())
+    assert info["metadata"]["training"]["vae"]["weights"] == "../vae/vae.safetensors"  # travels with the clone
+    predictor = WorldModelPredictor.from_checkpoint(EMBEDDED / "worldmodel")
+    assert predictor.vae_warning is None  # a trained VAE, not colour noise
+    assert predictor.resolution == (96, 128)
 
 
 def test_embedded_checkpoints_stay_small():

@@ -22,7 +22,8 @@ STEPS = 40
 
 def overrides(data, run_dir, steps=STEPS, *extra):
     return [f"data.roots=[{data}]", f"run_dir={run_dir}", "data.heldout_every=2",
-            f"data.resolution=[{TWIN_SIZE},{TWIN_SIZE}]", "data.crop=null", "trainer.batch_size=2",
+            f"data.resolution=[{TWIN_SIZE},{TWIN_SIZE}]", "data.crop=null", "data.clip_frames=5",
+            "data.eval_clip_frames=13", "trainer.batch_size=2",
             f"trainer.max_steps={steps}", "trainer.eval_every=0", "trainer.eval_clips=2", "trainer.stats_clips=6",
             "trainer.ckpt_every=0", "trainer.progress=false", "trainer.threads=1", "trainer.log_every=10",
             "optim.warmup_steps=5", *extra]
@@ -45,6 +46,8 @@ def test_training_lowers_heldout_error_and_saves_fitted_stats(trained):
     assert result.step == STEPS
     assert result.last_eval["psnr"] > result.first_eval["psnr"] + 2.0, (result.first_eval, result.last_eval)
     assert set(result.last_eval["cameras"]) == {"front", "wrist_left", "wrist_right"}
+    # held-out clips have data.eval_clip_frames frames (2 clips per camera), not the 5 of a training clip
+    assert {c["frames"] for c in result.last_eval["cameras"].values()} == {2 * 13}
     vae = WanVAE.from_checkpoint(result.weights, config="auto")
     assert vae.config.latent_stats == "data"
     report = json.loads((result.run_dir / "report.json").read_text())
@@ -121,6 +124,7 @@ def test_fixed_clips_are_spread_over_every_camera():
     ("trainer.max_steps=abc", "trainer.max_steps='abc'"),
     ("data.clip_frames=4", "data.clip_frames=4"),
     ("data.crop=[200,64]", "larger than data.resolution"),
+    ("data.eval_clip_frames=20", "data.eval_clip_frames=20"),
     ("vae.latent_stats=identity", "vae.latent_stats='identity'"),
 ])
 def test_bad_config_is_refused_before_loading(override, message, tmp_path, capsys):

@@ -116,3 +116,21 @@ def test_cli_writes_json_and_names_bad_data(run, tmp_path):
     bad = subprocess.run([*cmd[:8], str(tmp_path / "nothing"), "--json", str(out)], capture_output=True,
                          text=True, timeout=300)
     assert bad.returncode == 2 and "nothing" in bad.stderr and "meta/info.json" in bad.stderr
+
+
+def test_several_datasets_are_pooled_before_thinning(tmp_path_factory):
+    from worldmodel.data.clips import ClipConfig
+    from worldmodel.data.source import RecordingSource
+    from worldmodel.evaluate import load_pooled_clips
+
+    source = RecordingSource(twin_recording(tmp_path_factory.getbasetemp() / "wm_shared"))
+    clip = ClipConfig(clip_frames=21, frame_stride=3, clip_hop=20)
+    cams = ["front"]
+    single = load_pooled_clips([source], clip, cams, (32, 32))
+    pooled = load_pooled_clips([source, source], clip, cams, (32, 32))
+    assert len(pooled) == 2 * len(single) >= 2
+    assert [(c.episode, c.start) for c in pooled] == 2 * [(c.episode, c.start) for c in single]
+    assert all(c.dataset == str(source.root) for c in pooled)
+    thinned = load_pooled_clips([source, source], clip, cams, (32, 32), max_clips=2)
+    assert [(c.episode, c.start) for c in thinned] == [(single[0].episode, single[0].start),
+                                                        (single[-1].episode, single[-1].start)]

@@ -147,30 +147,40 @@ class EvalClip:
     start: int
     frames: dict[str, NDArray[np.uint8]]
     actions: NDArray[np.float64]
+    dataset: str = ""
 
 
 def load_clips(source: RecordingSource, clip: ClipConfig, cameras: Sequence[str], resolution: tuple[int, int],
                max_clips: int | None = None) -> list[EvalClip]:
     """Every full clip of `source` (clip starts `clip.clip_hop` strided frames apart), evenly thinned to
     `max_clips`, with its frames resized to `resolution` and its model actions (unnormalised)."""
-    refs = source.clips(clip)
+    return load_pooled_clips([source], clip, cameras, resolution, max_clips)
+
+
+def load_pooled_clips(sources: Sequence[RecordingSource], clip: ClipConfig, cameras: Sequence[str],
+                      resolution: tuple[int, int], max_clips: int | None = None) -> list[EvalClip]:
+    """`load_clips` over several datasets: the clip starts of all are pooled, then evenly thinned to
+    `max_clips` (so a dataset with more clips keeps proportionally more), then loaded."""
+    refs = [(s, ep, start) for s in sources for ep, start in s.clips(clip)]
     if max_clips is not None and len(refs) > max_clips:
         refs = [refs[int(i)] for i in np.linspace(0, len(refs) - 1, max_clips).round()]
     if len(refs) < 2:
-        raise DataError(f"dataset {source.name!r} ({source.root}): {len(refs)} clip(s) of {clip.span} frames; "
-                        "the evaluation needs at least 2 (record longer or more episodes)")
+        names = ", ".join(f"{s.name!r} ({s.root})" for s in sources)
+        raise DataError(f"dataset(s) {names}: {len(refs)} clip(s) of {clip.span} frames; the evaluation needs "
+                        "at least 2 (record longer or more episodes)")
     out = []
-    for ep, start in refs:
+    for source, ep, start in refs:
         idx = clip_frame_indices(start, clip)
         frames = {cam: resize_frames(source.frames(ep, cam, idx), resolution) for cam in cameras}
-        out.append(EvalClip(ep, start, frames, source.actions(ep, start, clip)))
+        out.append(EvalClip(ep, start, frames, source.actions(ep, start, clip), str(source.root)))
     return out
 
 
 # ------------------------------------------------------------------------------------------- run
-def evaluate(checkpoint: str | os.PathLike[str], data: str | os.PathLike[str], config: EvalConfig | None = None,
-             device: str = "cpu", progress: bool = True) -> dict[str, Any]:
-    """Score the world model at `checkpoint` and both baselines on every clip of the dataset `data`."""
+def evaluate(checkpoint: str | os.PathLike[str], data: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+             config: EvalConfig | None = None, device: str = "cpu", progress: bool = True) -> dict[str, Any]:
+    """Score the world model at `checkpoint` and both baselines on every clip of the dataset(s) `data`
+    (several datasets are pooled before `max_clips` thins them, so each keeps its share)."""
     from tqdm import tqdm
 
     from worldmodel.predict import PredictError, WorldModelPredictor
@@ -181,9 +191,11 @@ def evaluate(checkpoint: str | os.PathLike[str], data: str | os.PathLike[str], c
     clip = ClipConfig(clip_frames=predictor.clip_frames, frame_stride=int(meta.get("frame_stride", 3)),
                       clip_hop=cfg.clip_hop, action_source=str(meta.get("action_source", "state")))
     cameras = list(meta.get("cameras") or predictor.view_ids)
-    source = RecordingSource(data)
-    source.check_cameras(cameras)
-    clips = load_clips(source, clip, cameras, predictor.resolution, cfg.max_clips)
+    roots = [data] if isinstance(data, (str, os.PathLike)) else list(data)
+    sources = [RecordingSource(root) for root in roots]
+    for source in sources:
+        source.check_cameras(cameras)
+    clips = load_pooled_clips(sources, clip, cameras, predictor.resolution, cfg.max_clips)
     perm = derangement(len(clips), cfg.shuffle_seed)
     horizon = clip.clip_frames - 1
     scores: dict[str, dict[str, list]] = {m: {cam: [] for cam in cameras} for m in METHODS}
@@ -195,7 +207,7 @@ def evaluate(checkpoint: str | os.PathLike[str], data: str | os.PathLike[str], c
                 try:
                     pred = predictor.predict(observed, actions, steps=cfg.sampler_steps, seed=cfg.seed + i)
                 except PredictError as exc:
-                    raise DataError(f"{data}: clip {i} (episode {c.episode}, frame {c.start}): {exc}") from None
+                    raise DataError(f"{c.dataset}: clip {i} (episode {c.episode}, frame {c.start}): {exc}") from None
                 for cam in cameras:
                     scores[method][cam].append(score_prediction(pred[cam], c.frames[cam]))
                 bar.update(1)
@@ -206,8 +218,9 @@ def evaluate(checkpoint: str | os.PathLike[str], data: str | os.PathLike[str], c
         bar.close()
     summary = summarise(scores)
     return {
-        "checkpoint": str(checkpoint), "data": str(source.root), "clips": len(clips),
-        "episodes": sorted({c.episode for c in clips}), "cameras": cameras, "resolution": list(predictor.resolution),
+        "checkpoint": str(checkpoint), "data": [str(s.root) for s in sources], "clips": len(clips),
+        "episodes": sorted({f"{c.dataset}:{c.episode}" for c in clips}), "cameras": cameras,
+        "resolution": list(predictor.resolution),
         "horizon_steps": horizon, "fps": predictor.fps, "sampler_steps": cfg.sampler_steps,
         "vae_warning": predictor.vae_warning, "methods": summary, "verdict": verdict(summary),
     }

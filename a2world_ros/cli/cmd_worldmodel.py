@@ -211,7 +211,8 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="score a world model vs copy-last-frame and shuffled actions on held-out data",
                        description=EVAL_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", required=True, help="our checkpoint folder (or its model.safetensors)")
-    p.add_argument("--data", required=True, help="held-out LeRobot v3 dataset (an `a2world collect --out` folder)")
+    p.add_argument("--data", required=True, nargs="+",
+                   help="held-out LeRobot v3 dataset(s) (`a2world collect --out` folders); clips of all are pooled")
     p.add_argument("--json", default=None, help="write the full report (per view and step) to this JSON file")
     p.add_argument("--max-clips", type=int, default=None, help="at most this many clips (default: eval.yaml)")
     p.add_argument("--steps", type=int, default=None, help="sampler steps per prediction (default: eval.yaml)")

@@ -97,6 +97,9 @@ def validate_config(cfg: Mapping[str, Any]) -> None:
     cf = data.get("clip_frames")
     if not isinstance(cf, int) or cf < 1 or (cf - 1) % 4:
         raise ConfigError(f"data.clip_frames={cf!r}: expected 1 + 4k (1, 5, 9, ...)")
+    ef = data.get("eval_clip_frames", cf)
+    if not isinstance(ef, int) or isinstance(ef, bool) or ef < 1 or (ef - 1) % 4:
+        raise ConfigError(f"data.eval_clip_frames={ef!r}: expected 1 + 4k (1, 5, 9, ..., 21 = the world model's clip)")
     for section, key in (("data", "frame_stride"), ("data", "heldout_every"), ("trainer", "max_steps"),
                          ("trainer", "batch_size"), ("trainer", "eval_clips"), ("trainer", "stats_clips")):
         value = cfg[section].get(key)
@@ -256,8 +259,10 @@ class VAETrainer:
         cams, stride, cf = list(data["cameras"]), int(data["frame_stride"]), int(data["clip_frames"])
         self.train_clips = FrameClips(load_videos(sources, cams, self.resolution, stride, train_eps,
                                                   self.progress, "train frames"), cf, "data.roots")
+        # Held-out clips are as long as the world model's (eval_clip_frames): later 4-frame latents lean on
+        # the causal caches of earlier ones, which a 5-frame clip never exercises.
         self.heldout = FrameClips(load_videos(held_sources, cams, self.resolution, stride, held_eps,
-                                              self.progress, "held-out frames"), cf,
+                                              self.progress, "held-out frames"), int(data.get("eval_clip_frames", cf)),
                                   "data.heldout_roots" if data["heldout_roots"] else "held-out episodes")
         self.eval_clips = self.heldout.fixed(int(tr["eval_clips"]))
         torch.manual_seed(int(cfg["seed"]))
@@ -409,6 +414,7 @@ class VAETrainer:
         record = {"trained": True, "complete": True, "steps": self.step, "heldout_psnr": last_eval["psnr"],
                   "heldout_ssim": last_eval["ssim"], "resolution": list(self.resolution),
                   "clip_frames": int(self.cfg["data"]["clip_frames"]),
+                  "eval_clip_frames": int(self.cfg["data"].get("eval_clip_frames", self.cfg["data"]["clip_frames"])),
                   "frame_stride": int(self.cfg["data"]["frame_stride"]), "cameras": list(self.cfg["data"]["cameras"])}
         weights = self.vae.save_checkpoint(self.run_dir / WEIGHTS, record)
         report = {"step": self.step, "heldout": last_eval, "initial_heldout": first_eval,
