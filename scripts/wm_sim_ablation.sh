@@ -5,6 +5,7 @@
 #   VAE     embedded VAE weights                                    BASE     tiny A2World checkpoint folder to start from
 #   CACHE   latent-cache folder                                     OUT      output folder (runs, ablation.json)
 #   RES     view size H,W (default 96,128)    STEPS fine-tune steps (150)    EVAL_STEPS sampler steps (6)
+#   CLIP_HOP strided frames between training clips (20, as +train=embedded, so its latent cache is reused)
 #   EPISODES held-out episode indices (default: all long enough)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +16,7 @@ RES=${RES:-96,128}
 STEPS=${STEPS:-150}
 for S in arc_dual sliding_window none; do
   .venv/bin/a2world worldmodel train-sim data.roots=[$TRAIN] vae=embedded vae_weights=$VAE \
-    data.resolution=[$RES] data.latent_cache=$CACHE init_from=$BASE history.sampler=$S \
+    data.resolution=[$RES] data.clip_hop=${CLIP_HOP:-20} data.latent_cache=$CACHE init_from=$BASE history.sampler=$S \
     self_forcing.mode=release self_forcing.warmup_steps=$((STEPS / 3)) self_forcing.probability=0.4 self_forcing.max_steps=3 \
     trainer.max_steps=$STEPS trainer.batch_size=4 trainer.threads=1 trainer.ckpt_every=0 trainer.eval_batches=0 \
     trainer.ema_decay=null optim.lr=5e-4 optim.warmup_steps=10 run_dir=$OUT/sim_$S

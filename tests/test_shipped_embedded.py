@@ -22,7 +22,8 @@ WM = ROOT / "worldmodel"
 def test_shipped_vae_matches_the_code_config_and_is_trained():
     vae = WanVAE.from_checkpoint(VAE, config="auto")
     assert vae.config == load_vae_config("embedded")  # the file's architecture is the one the code ships
-    assert yaml.safe_load((ROOT / "vae" / "config.yaml").read_text()) == load_vae_config("embedded").to_dict()
+    run_config = yaml.safe_load((ROOT / "vae" / "config.yaml").read_text())  # the train-vae run's config
+    assert run_config["vae"] == load_vae_config("embedded").to_dict()
     assert is_trained(VAE)
     record = training_record(VAE)
     report = json.loads((ROOT / "vae" / "report.json").read_text())
@@ -47,8 +48,12 @@ def test_shipped_world_model_loads_with_its_vae():
     code_cfg = load_train_config(["data.roots=[/x]", "+train=embedded"])
     assert net_cfg == A2WorldNetConfig.from_dict(code_cfg["net"], source="code")
     assert info["metadata"]["training"]["vae"]["config"] == code_cfg["vae"]
+    assert info["metadata"]["training"]["vae"]["weights"] == "../vae/vae.safetensors"  # travels with the clone
     p = WorldModelPredictor.from_checkpoint(WM)
     assert p.vae_warning is None and p.resolution == tuple(code_cfg["data"]["resolution"])
+    # one training dataset per task, each with its own action statistics: a task's actions use its own
+    assert p.stats_for_task("lift the box high") == "train_lift_box_high"
+    assert p.stats_for_task("an unknown task") is None
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

@@ -148,6 +148,7 @@ class EvalClip:
     frames: dict[str, NDArray[np.uint8]]
     actions: NDArray[np.float64]
     dataset: str = ""
+    task: str | None = None
 
 
 def load_clips(source: RecordingSource, clip: ClipConfig, cameras: Sequence[str], resolution: tuple[int, int],
@@ -172,7 +173,8 @@ def load_pooled_clips(sources: Sequence[RecordingSource], clip: ClipConfig, came
     for source, ep, start in refs:
         idx = clip_frame_indices(start, clip)
         frames = {cam: resize_frames(source.frames(ep, cam, idx), resolution) for cam in cameras}
-        out.append(EvalClip(ep, start, frames, source.actions(ep, start, clip), str(source.root)))
+        out.append(EvalClip(ep, start, frames, source.actions(ep, start, clip), str(source.root),
+                            source.episode_task(ep)))
     return out
 
 
@@ -203,9 +205,12 @@ def evaluate(checkpoint: str | os.PathLike[str], data: str | os.PathLike[str] | 
     try:
         for i, c in enumerate(clips):
             observed = {cam: c.frames[cam][0] for cam in cameras}
-            for method, actions in (("model", c.actions), ("shuffled", clips[int(perm[i])].actions)):
+            other = clips[int(perm[i])]
+            # each action chunk is normalised as its own task's training data was
+            for method, source_clip in (("model", c), ("shuffled", other)):
                 try:
-                    pred = predictor.predict(observed, actions, steps=cfg.sampler_steps, seed=cfg.seed + i)
+                    pred = predictor.predict(observed, source_clip.actions, steps=cfg.sampler_steps, seed=cfg.seed + i,
+                                             stats=predictor.stats_for_task(source_clip.task))
                 except PredictError as exc:
                     raise DataError(f"{c.dataset}: clip {i} (episode {c.episode}, frame {c.start}): {exc}") from None
                 for cam in cameras:

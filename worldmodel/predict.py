@@ -72,6 +72,8 @@ class WorldModelPredictor:
         self.net, self.vae = net.eval(), vae.eval()
         self.resolution = (int(resolution[0]), int(resolution[1]))
         self.stats = dict(stats or {"identity": ActionStats.identity()})
+        self.task_stats: dict[str, str] = {}
+        """task instruction -> name of the statistics of the training dataset that recorded it"""
         self.view_ids = dict(view_ids or VIEW_IDS)
         self.fps, self.clip_frames, self.sampler = float(fps), int(clip_frames), sampler
         self.action_steps = int(net.config.action_steps)
@@ -132,8 +134,11 @@ class WorldModelPredictor:
             raise PredictError(f"{folder}: VAE weights {weights} not found (pass vae_weights / --vae)")
         vae = WanVAE.from_checkpoint(weights, config=vae_cfg, device=device)
         stats = {d["name"]: ActionStats.load(folder / d["stats"]) for d in meta["datasets"]}
-        return cls(net, vae, tuple(meta["resolution"]), stats, meta.get("view_ids"), float(meta.get("fps", 10.0)),
-                   int(meta.get("clip_frames", 21)), sampler)._check_vae(weights)
+        task_stats = {task: d["name"] for d in meta["datasets"] for task in d.get("tasks") or []}
+        predictor = cls(net, vae, tuple(meta["resolution"]), stats, meta.get("view_ids"), float(meta.get("fps", 10.0)),
+                        int(meta.get("clip_frames", 21)), sampler)
+        predictor.task_stats = task_stats
+        return predictor._check_vae(weights)
 
     @property
     def device(self) -> torch.device:
@@ -179,6 +184,11 @@ class WorldModelPredictor:
         if not np.isfinite(model).all():
             raise PredictError("actions: contain non-finite values")
         return self.action_stats(stats).normalize(model).astype(np.float32)
+
+    def stats_for_task(self, task: str | None) -> str | None:
+        """The statistics a clip of `task` was normalised with in training (a model trained on one dataset per
+        task normalises each task's actions by its own dataset); None (the first dataset's) when unknown."""
+        return self.task_stats.get(task) if task is not None else None
 
     def action_stats(self, name: str | None) -> ActionStats:
         if name is None:

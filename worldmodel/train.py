@@ -584,7 +584,8 @@ class Trainer:
                 "view_ids": dict(data["view_ids"]),
                 "cameras": list(data["cameras"]),
                 "datasets": [{"name": d.name, "root": str(d.source.root), "clips": len(d),
-                              "stats": f"action_stats/{d.name}.json"} for d in self.data.datasets],
+                              "stats": f"action_stats/{d.name}.json", "tasks": d.source.tasks}
+                             for d in self.data.datasets],
                 "vae": {"config": dict(self.cfg["vae"]),
                         "weights": VAE_WEIGHTS if not vae_weights else str(Path(vae_weights).expanduser().resolve())},
                 "config": self.cfg,

@@ -54,6 +54,14 @@ class RecordingSource:
     def num_episodes(self) -> int:
         return self.dataset.num_episodes
 
+    @property
+    def tasks(self) -> list[str]:
+        """The distinct task instructions of the recorded episodes, in first-seen order."""
+        return list(dict.fromkeys(self.episode_task(ep) for ep in range(self.num_episodes)))
+
+    def episode_task(self, ep: int) -> str:
+        return self.dataset.episode_task(ep)
+
     def episode_length(self, ep: int) -> int:
         start, stop = self.dataset.episode_index_range(ep)
         return stop - start
