@@ -11,6 +11,7 @@ process through the CLI's own `main`, and its wall time is recorded in `{out}/de
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -128,8 +129,6 @@ def relink_vae(folder: Path, copied: Mapping[Path, Path]) -> str | None:
 
     Returns the new path, or None when `folder` is no world-model checkpoint or its VAE was not exported.
     """
-    import os
-
     import yaml
 
     config = folder / "config.yaml"

@@ -68,12 +68,15 @@ class WorldModelPredictor:
 
     def __init__(self, net: torch.nn.Module, vae: torch.nn.Module, resolution: tuple[int, int] = (256, 256),
                  stats: Mapping[str, ActionStats] | None = None, view_ids: Mapping[str, int] | None = None,
-                 fps: float = 10.0, clip_frames: int = 21, sampler: str = "release") -> None:
+                 fps: float = 10.0, clip_frames: int = 21, sampler: str = "release",
+                 task_stats: Mapping[str, str] | None = None) -> None:
         self.net, self.vae = net.eval(), vae.eval()
         self.resolution = (int(resolution[0]), int(resolution[1]))
         self.stats = dict(stats or {"identity": ActionStats.identity()})
-        self.task_stats: dict[str, str] = {}
+        self.task_stats = dict(task_stats or {})
         """task instruction -> name of the statistics of the training dataset that recorded it"""
+        if unknown := sorted(set(self.task_stats.values()) - set(self.stats)):
+            raise PredictError(f"task_stats name statistics {unknown} the model does not have ({sorted(self.stats)})")
         self.view_ids = dict(view_ids or VIEW_IDS)
         self.fps, self.clip_frames, self.sampler = float(fps), int(clip_frames), sampler
         self.action_steps = int(net.config.action_steps)
@@ -135,10 +138,8 @@ class WorldModelPredictor:
         vae = WanVAE.from_checkpoint(weights, config=vae_cfg, device=device)
         stats = {d["name"]: ActionStats.load(folder / d["stats"]) for d in meta["datasets"]}
         task_stats = {task: d["name"] for d in meta["datasets"] for task in d.get("tasks") or []}
-        predictor = cls(net, vae, tuple(meta["resolution"]), stats, meta.get("view_ids"), float(meta.get("fps", 10.0)),
-                        int(meta.get("clip_frames", 21)), sampler)
-        predictor.task_stats = task_stats
-        return predictor._check_vae(weights)
+        return cls(net, vae, tuple(meta["resolution"]), stats, meta.get("view_ids"), float(meta.get("fps", 10.0)),
+                   int(meta.get("clip_frames", 21)), sampler, task_stats)._check_vae(weights)
 
     @property
     def device(self) -> torch.device:
