@@ -113,7 +113,7 @@ def run_recipe(recipe: DemoRecipe, out: Path, work: Path, cli: Callable[[Sequenc
     return summary
 
 
-EXPORT_IGNORE = ("*.pt", "*.tmp", "checkpoints", "train_state", "metrics.jsonl")
+EXPORT_IGNORE = ("*.pt", "*.tmp", "checkpoints", "train_state", "metrics.jsonl", "latent_cache")
 """What an export leaves behind: optimizer/resume state and training logs (the checkpoint is the weights)."""
 
 

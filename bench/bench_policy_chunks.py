@@ -51,7 +51,7 @@ def main() -> None:
     from policy.action_repr import relative_to_chunk
     from policy.checkpoint import load_policy
     from policy.data import PolicyClipDataset
-    from policy.train import ContextSource, clip_tensors, sample_actions
+    from policy.train import ContextSource, clip_tensors, encode_clips, sample_actions
     from rig.dataformats.lerobot_v3 import LeRobotV3Dataset
     from worldmodel.threads import configure_torch_threads
 
@@ -62,7 +62,7 @@ def main() -> None:
     eps = [(0, e) for e in range(max(0, n - args.episodes), n)]
     t0 = time.perf_counter()
     ds = PolicyClipDataset([args.data], cfg, eps)
-    data = clip_tensors(ds, loaded.vae, norm)
+    data = clip_tensors(ds, encode_clips(ds, loaded.vae), norm)
     ctx = ContextSource(cfg, loaded.text, data.instructions, torch.device("cpu"))
     pred = sample_actions(cfg, loaded.net, ctx, data, torch.device("cpu"))
     hz = float(cfg.policy.action_hz)

@@ -5,6 +5,8 @@ action branch with its own AdaLN-LoRA modulations and MLP, sharing self-attentio
   video tokens (RoPE as in A2World); action queries attend to video *and* action tokens. With
   `video_attends_actions` the video queries see the action tokens too (off by default: the video branch
   then computes exactly what the pretrained world model computes, which keeps its prior intact).
+- Optional (`policy.action_reads_position`): the video values the action queries read carry each
+  token's absolute place (`value_pos_action`, zero-initialised), since RoPE alone gives values no place.
 - Cross-view attention: video only (it relates views at the same latent frame).
 - Cross-attention on the instruction context: shared weights, per-modality AdaLN.
 - MLP: `mlp` for video, `mlp_action` for actions.
@@ -33,9 +35,13 @@ class JointBlock(A2WorldBlock):
     """One joint video-action block; `forward(xv, xa, inputs, act)` returns the updated (xv, xa)."""
 
     def __init__(self, dim: int, context_dim: int, n_heads: int, mlp_hidden: int, lora_dim: int,
-                 eps: float = 1e-6, cross_view: bool = True, video_attends_actions: bool = False) -> None:
+                 eps: float = 1e-6, cross_view: bool = True, video_attends_actions: bool = False,
+                 action_reads_position: bool = False) -> None:
         super().__init__(dim, context_dim, n_heads, mlp_hidden, lora_dim, eps, cross_view)
         self.video_attends_actions = video_attends_actions
+        if action_reads_position:
+            # zero-initialised, so a network initialised from A2World computes what it did before
+            self.value_pos_action = nn.Linear(dim, dim, bias=False)
         self.adaln_modulation_self_attn_action = adaln_lora_modulation(dim, lora_dim, 3)
         self.adaln_modulation_cross_attn_action = adaln_lora_modulation(dim, lora_dim, 3)
         self.adaln_modulation_mlp_action = adaln_lora_modulation(dim, lora_dim, 3)
@@ -44,6 +50,8 @@ class JointBlock(A2WorldBlock):
     def init_weights(self) -> None:
         super().init_weights()
         self.copy_video_to_action()
+        if hasattr(self, "value_pos_action"):
+            nn.init.zeros_(self.value_pos_action.weight)
 
     @torch.no_grad()
     def copy_video_to_action(self) -> None:
@@ -55,16 +63,22 @@ class JointBlock(A2WorldBlock):
     def _action_mod(self, adaln: nn.Module, emb: torch.Tensor, lora: torch.Tensor) -> tuple[torch.Tensor, ...]:
         return (adaln(emb) + lora).chunk(3, dim=-1)  # each (B, Ha, D)
 
-    def _joint_self_attention(self, hv: torch.Tensor, ha: torch.Tensor, inputs: BlockInputs
-                              ) -> tuple[torch.Tensor, torch.Tensor]:
+    def _joint_self_attention(self, hv: torch.Tensor, ha: torch.Tensor, inputs: BlockInputs,
+                              video_pos: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         attn = self.self_attn
         Nv = hv.shape[1]
         qv, (kv, vv) = attn.project_q(hv), attn.project_kv(hv)
         if inputs.rope is not None:
             qv, kv = apply_rope(qv, *inputs.rope), apply_rope(kv, *inputs.rope)
         qa, (ka, va) = attn.project_q(ha), attn.project_kv(ha)
+        vv_for_actions = vv
+        if video_pos is not None and hasattr(self, "value_pos_action"):
+            # RoPE puts positions into attention scores only; this puts each video token's absolute place
+            # (view, frame, row, column) into the values the action queries read: an attention-weighted
+            # average of places, i.e. a spatial-softmax keypoint readout.
+            vv_for_actions = vv + self.value_pos_action(video_pos).view(vv.shape)
         k_all = torch.cat([kv, ka], dim=1).transpose(1, 2)
-        v_all = torch.cat([vv, va], dim=1).transpose(1, 2)
+        v_all = torch.cat([vv_for_actions, va], dim=1).transpose(1, 2)
         if self.video_attends_actions:
             q_all = torch.cat([qv, qa], dim=1).transpose(1, 2)
             out = F.scaled_dot_product_attention(q_all, k_all, v_all).transpose(1, 2).flatten(2)
@@ -76,9 +90,10 @@ class JointBlock(A2WorldBlock):
                 attn.output_proj(out_a.transpose(1, 2).flatten(2)))
 
     def forward(self, xv: torch.Tensor, xa: torch.Tensor, inputs: BlockInputs,  # type: ignore[override]
-                act: BlockInputs) -> tuple[torch.Tensor, torch.Tensor]:
+                act: BlockInputs, video_pos: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """xv (B, V, T, L, D) video tokens, xa (B, Ha, D) action tokens; `act.emb` (B, Ha, D) and
-        `act.adaln_lora` (B, Ha, 3D) modulate the action branch; `inputs.context` (B, 1, M, Dc)."""
+        `act.adaln_lora` (B, Ha, 3D) modulate the action branch; `inputs.context` (B, 1, M, Dc);
+        `video_pos` (B, V*T*L, D) absolute token places for the action readout (`action_reads_position`)."""
         B, V, T, L, D = xv.shape
         shift_sa, scale_sa, gate_sa = self.modulation(self.adaln_modulation_self_attn, inputs, (B, V, T))
         shift_ca, scale_ca, gate_ca = self.modulation(self.adaln_modulation_cross_attn, inputs, (B, V, T))
@@ -92,7 +107,7 @@ class JointBlock(A2WorldBlock):
 
         hv = modulate(self.layer_norm_self_attn(xv), shift_sa, scale_sa).reshape(B, V * T * L, D)
         ha = modulate(self.layer_norm_self_attn(xa), a_shift_sa, a_scale_sa)
-        sa_v, sa_a = self._joint_self_attention(hv, ha, inputs)
+        sa_v, sa_a = self._joint_self_attention(hv, ha, inputs, video_pos)
         xv = xv + gate_sa * sa_v.view(B, V, T, L, D)
         xa = xa + a_gate_sa * sa_a
 

@@ -76,6 +76,7 @@ class ModelSection:
     video_fps: int = 10
     use_state: bool = True
     video_attends_actions: bool = False
+    action_reads_position: bool = False
     max_prefix: int = 15
     prefix_prob: float = 0.5
     action_min_std: float = 0.005
@@ -181,6 +182,8 @@ class TrainSection:
     init_from: str | None = None
     cosmos_cross_attn: str | None = None
     threads: int | str | None = "auto"
+    latent_cache: str | None = "auto"
+    """Clip-latent cache: "auto" = OUT/latent_cache, a directory (share it between runs), null = off."""
 
     def check(self, where: str) -> None:
         positive = {"steps": self.steps, "batch_size": self.batch_size, "sample_stride": self.sample_stride,

@@ -57,12 +57,17 @@ class PolicyNet(nn.Module):
         self.view_embeddings = nn.Embedding(c.num_view_embeddings, c.view_condition_dim)
         self.blocks = nn.ModuleList([
             JointBlock(D, c.crossattn_emb_channels, c.num_heads, c.mlp_hidden, c.adaln_lora_dim, c.norm_eps,
-                       c.enable_cross_view_attn, p.video_attends_actions)
+                       c.enable_cross_view_attn, p.video_attends_actions, p.action_reads_position)
             for _ in range(c.num_blocks)
         ])
         # action branch (no video counterpart)
         self.action_in = nn.Linear(ACTION_DIM, D)
         self.action_pos = nn.Parameter(torch.zeros(p.action_horizon, D))
+        if p.action_reads_position:  # learned per-axis places of the video tokens (view, frame, row, column)
+            self.action_pos_view = nn.Parameter(torch.zeros(c.num_view_embeddings, D))
+            self.action_pos_t = nn.Parameter(torch.zeros(c.max_frames // c.patch_temporal, D))
+            self.action_pos_h = nn.Parameter(torch.zeros(c.max_img_h // c.patch_spatial, D))
+            self.action_pos_w = nn.Parameter(torch.zeros(c.max_img_w // c.patch_spatial, D))
         # final AdaLN (copied from the video final layer) + the linear action head
         self.final_layer_action = FinalLayer(D, 1, 1, ACTION_DIM, c.adaln_lora_dim, c.norm_eps)
         if p.use_state:
@@ -85,6 +90,9 @@ class PolicyNet(nn.Module):
             table[:, 0::2] = torch.sin(pos * freq)
             table[:, 1::2] = torch.cos(pos * freq[: D // 2])
             self.action_pos.copy_(table)
+        if self.config.policy.action_reads_position:
+            for table in (self.action_pos_view, self.action_pos_t, self.action_pos_h, self.action_pos_w):
+                nn.init.normal_(table, std=0.5)  # summed over 4 axes: unit-scale places
         self.final_layer_action.init_weights()
         self.final_layer_action.adaln_modulation.load_state_dict(self.final_layer.adaln_modulation.state_dict())
         if self.config.policy.use_state:
@@ -136,6 +144,15 @@ class PolicyNet(nn.Module):
         tokens = self.x_embedder_multiview(torch.cat(parts, dim=1))
         return tokens.reshape(B, V, T // c.patch_temporal, (H // c.patch_spatial) * (W // c.patch_spatial), -1)
 
+    def _video_places(self, view_ids: torch.Tensor, Tp: int, Hp: int, Wp: int) -> torch.Tensor:
+        """(B, V*Tp*Hp*Wp, D) absolute places of the video tokens, in their packing order."""
+        ids = view_ids.to(device=self.action_pos_view.device, dtype=torch.long)
+        ids = ids.clamp(max=self.config.net.num_view_embeddings - 1)
+        hw = (self.action_pos_h[:Hp, None] + self.action_pos_w[None, :Wp]).reshape(Hp * Wp, -1)
+        places = (self.action_pos_view[ids][:, :, None, None] + self.action_pos_t[:Tp][None, None, :, None]
+                  + hw[None, None, None])
+        return places.reshape(ids.shape[0], -1, places.shape[-1]).to(self.dtype)
+
     def forward(self, xv: torch.Tensor, tv: torch.Tensor, cond_mask: torch.Tensor, view_ids: torch.Tensor,
                 xa: torch.Tensor, ta: torch.Tensor, context: torch.Tensor,
                 state: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -171,8 +188,9 @@ class PolicyNet(nn.Module):
         ctx = context.to(dtype)[:, None]
         inputs = BlockInputs(emb=emb_v, adaln_lora=lora_v, rope=rope, context=ctx)
         act = BlockInputs(emb=emb_a, adaln_lora=lora_a, rope=None, context=ctx)
+        places = self._video_places(view_ids, Tp, Hp, Wp) if self.config.policy.action_reads_position else None
         for block in self.blocks:
-            tokens_v, tokens_a = block(tokens_v, tokens_a, inputs, act)
+            tokens_v, tokens_a = block(tokens_v, tokens_a, inputs, act, places)
         out_v = self.final_layer(tokens_v, emb_v, lora_v).view(B, V * Tp, Hp, Wp, -1)
         out_v = unpatchify(out_v, c.patch_spatial, c.patch_temporal, c.out_channels)
         mod = self.final_layer_action.adaln_modulation(emb_a) + lora_a[..., : 2 * c.model_channels]

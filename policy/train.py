@@ -1,7 +1,8 @@
 """Training of A2World-policy on LeRobot v3.0 datasets: joint video-action denoising loss, AdamW with warmup,
 EMA, bf16 autocast on CUDA, DDP under torchrun, checkpoints with resume, held-out action error.
 
-The VAE is frozen, so each clip's latents are computed once and kept (float32, CPU) for the run; so are
+The VAE is frozen, so each clip's latents are computed once and kept (float32, CPU) for the run, and on
+disk (`train.latent_cache`, `policy/latent_cache.py`) for the next run on the same clips and VAE; so are
 the instruction embeddings when a T5 encoder is used. Our small text encoder trains with the policy.
 Initialisation: `train.init_from` (an official A2World `.pt` or our world-model checkpoint) loads the
 video branch and copies it into the action branch; `train.cosmos_cross_attn` loads the cross-attention.
@@ -27,6 +28,7 @@ from policy.checkpoint import TRAIN_STATE, build_text_encoder, build_vae, save_p
 from policy.config import PolicyConfig
 from policy.data import PolicyClipDataset, check_training_inputs, split_episodes
 from policy.diffusion import JointCondition, JointDenoiser, joint_loss, sample_joint, sample_sigmas
+from policy.latent_cache import cached_latents, latent_cache_key
 from policy.latents import encode_views
 from policy.model import PolicyNet, build_policy_net, init_cross_attn_from_cosmos, init_from_a2world
 from policy.text import ByteTextEncoder, T5TextEncoder
@@ -59,27 +61,43 @@ class TrainResult:
     eval: dict[str, float] = field(default_factory=dict)
 
 
-def clip_tensors(ds: PolicyClipDataset, vae: Any, normalizer: Normalizer, batch: int = 32,
-                 desc: str = "encode clips") -> ClipTensors:
-    """Encode every clip of `ds` once (frozen VAE) and normalise its actions and state."""
+def encode_clips(ds: PolicyClipDataset, vae: Any, batch: int = 32, desc: str = "encode clips") -> torch.Tensor:
+    """Latents (N, C, V*T, h, w) of every clip of `ds` (frozen VAE), float32 on the CPU."""
     from tqdm import tqdm
 
-    lat, acts, states, ins = [], [], [], []
-    names: list[str] = []
+    lat = []
     for start in tqdm(range(0, len(ds), batch), desc=desc, unit="batch", dynamic_ncols=True, leave=False,
                       mininterval=1.0):
-        clips = [ds.clip(i) for i in range(start, min(start + batch, len(ds)))]
-        lat.append(encode_views(vae, np.stack([c.images for c in clips])).cpu())
-        for c in clips:
-            acts.append(c.actions)
-            states.append(c.state)
-            if c.instruction not in names:
-                names.append(c.instruction)
-            ins.append(names.index(c.instruction))
+        images = np.stack([ds.clip(i).images for i in range(start, min(start + batch, len(ds)))])
+        lat.append(encode_views(vae, images).cpu())
+    return torch.cat(lat)
+
+
+def clip_tensors(ds: PolicyClipDataset, latents: torch.Tensor, normalizer: Normalizer) -> ClipTensors:
+    """The clips of `ds` with their latents (`encode_clips`), actions and state normalised."""
+    if len(latents) != len(ds):
+        raise ValueError(f"{len(latents)} latents for {len(ds)} clips")
+    acts, states, ins = [], [], []
+    names: list[str] = []
+    for i in range(len(ds)):
+        c = ds.clip(i)
+        acts.append(c.actions)
+        states.append(c.state)
+        if c.instruction not in names:
+            names.append(c.instruction)
+        ins.append(names.index(c.instruction))
     acts_raw, states_raw = np.stack(acts), np.stack(states)
     view_ids = torch.tensor(ds.config.policy.view_ids, dtype=torch.long)
-    return ClipTensors(torch.cat(lat), torch.from_numpy(normalizer.norm_actions(acts_raw)), acts_raw, states_raw,
+    return ClipTensors(latents, torch.from_numpy(normalizer.norm_actions(acts_raw)), acts_raw, states_raw,
                        torch.from_numpy(normalizer.norm_state(states_raw)), torch.tensor(ins), names, view_ids)
+
+
+def latent_cache_dir(config: PolicyConfig, out_dir: Path) -> Path | None:
+    """`train.latent_cache`: "auto" = OUT/latent_cache, a directory (shared between runs), or None (off)."""
+    where = config.train.latent_cache
+    if where is None or str(where).lower() in ("none", "off", "false"):
+        return None
+    return out_dir / "latent_cache" if where == "auto" else Path(where).expanduser()
 
 
 def first_frame_mask(batch: int, n_views: int, frames: int, device: torch.device | str) -> torch.Tensor:
@@ -241,9 +259,17 @@ def train(config: PolicyConfig, datasets: Sequence[str | os.PathLike[str]], out_
     baselines = {"constant": np.broadcast_to(acts.mean(axis=0), per_step.shape[1:]).copy(),
                  "mean_chunk": per_step.mean(axis=0)}
     vae = build_vae(config.vae).to(device)
-    train_data = clip_tensors(train_ds, vae, normalizer)
-    val_data = (clip_tensors(PolicyClipDataset(datasets, config, val_eps), vae, normalizer, desc="encode held-out")
-                if val_eps else None)
+    cache = latent_cache_dir(config, out)
+
+    def latents_of(ds: PolicyClipDataset, episodes: list[tuple[int, int]], name: str) -> torch.Tensor:
+        key = latent_cache_key(config, datasets, episodes, t.sample_stride)
+        return cached_latents(cache, key, name, lambda: encode_clips(ds, vae, desc=f"encode {name}"), log)
+
+    train_data = clip_tensors(train_ds, latents_of(train_ds, train_eps, "train"), normalizer)
+    val_data = None
+    if val_eps:
+        val_ds = PolicyClipDataset(datasets, config, val_eps)
+        val_data = clip_tensors(val_ds, latents_of(val_ds, val_eps, "held-out"), normalizer)
     log(f"data: {len(train_ds)} training clips from {len(train_eps)} episodes, "
         f"{0 if val_data is None else len(val_data.actions)} held-out clips ({time.perf_counter() - t0:.1f} s); "
         f"torch threads {threads}")

@@ -192,3 +192,39 @@ def test_chunk_smoothing_keeps_the_prefix_and_removes_jitter():
     assert step_jitter(out) < 0.2 * step_jitter(noisy)
     assert np.allclose(smooth_chunk(clean, 9)[5:-5], clean[5:-5])
     assert np.array_equal(smooth_chunk(noisy, 0), noisy)
+
+
+def test_position_readout_starts_as_the_plain_network_and_learns_places(cfg):
+    """`policy.action_reads_position`: zero-initialised, so the network computes what it computed without
+    it (an A2World initialisation stays exact); once trained, the action output depends on where a token
+    is, which RoPE alone cannot give the values."""
+    torch.manual_seed(3)
+    plain = build_policy_net(cfg).eval()
+    pos_cfg = load_policy_config("tiny", ["policy.action_reads_position=true"])
+    net = build_policy_net(pos_cfg).eval()
+    missing, unexpected = net.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected
+    assert sorted(missing) == sorted(["action_pos_view", "action_pos_t", "action_pos_h", "action_pos_w"]
+                                     + [f"blocks.{i}.value_pos_action.weight" for i in range(cfg.net.num_blocks)])
+    with torch.no_grad():
+        for p in plain.parameters():
+            p.add_(torch.randn_like(p) * 0.02)
+        net.load_state_dict(plain.state_dict(), strict=False)
+    c = condition(cfg)
+    args = (torch.randn(B, C, V * T, H, W), torch.rand(B, V * T), c.cond_mask, c.view_ids,
+            torch.randn(B, HA, 14), torch.rand(B, HA), c.context, c.state)
+    with torch.no_grad():
+        assert torch.equal(plain(*args)[1], net(*args)[1])
+    counts = count_parameters(net)
+    assert counts["action_branch"] > count_parameters(plain)["action_branch"]
+    _, fa = net(*args)
+    fa.square().mean().backward()
+    assert all(net.blocks[i].value_pos_action.weight.grad.abs().sum() > 0 for i in range(cfg.net.num_blocks))
+    with torch.no_grad():
+        for block in net.blocks:
+            block.value_pos_action.weight.normal_(std=0.1)
+        before = net(*args)[1]
+        net.action_pos_w[0].add_(1.0)  # move one column's place: only the action output may change
+        out_v, after = net(*args)
+        assert not torch.allclose(before, after)
+        assert torch.equal(out_v, plain(*args)[0])  # the video branch never reads the places
