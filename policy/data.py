@@ -105,22 +105,22 @@ class PolicyClipDataset:
         k, s = self.samples[index]
         ep = self.episodes[k]
         p = self.config.policy
-        n = len(ep.states)
         fi = np.minimum(s // self.video_stride + np.arange(p.pixel_frames), len(ep.frames[p.cameras[0]]) - 1)
         images = np.stack([ep.frames[c][fi] for c in p.cameras])  # (V, F, H, W, 3)
-        ai = np.minimum(s + np.arange(p.action_horizon), n - 1)
-        state = ep.states[s]
-        return Clip(images, state, chunk_to_relative(state, ep.commands[ai]), ep.instruction)
+        state, actions, instruction = self.targets(index)
+        return Clip(images, state, actions, instruction)
+
+    def targets(self, index: int) -> tuple[NDArray[np.float64], NDArray[np.float64], str]:
+        """A clip's (state (2, 8), relative actions (Ha, 14), instruction), without copying its images."""
+        k, s = self.samples[index]
+        ep = self.episodes[k]
+        ai = np.minimum(s + np.arange(self.config.policy.action_horizon), len(ep.states) - 1)
+        return ep.states[s], chunk_to_relative(ep.states[s], ep.commands[ai]), ep.instruction
 
     def all_relative_actions(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """(relative action rows (N*60, 14), states (N, 2, 8)) over every clip (to fit the normaliser)."""
-        acts, states = [], []
-        for k, s in self.samples:
-            ep = self.episodes[k]
-            ai = np.minimum(s + np.arange(self.config.policy.action_horizon), len(ep.states) - 1)
-            acts.append(chunk_to_relative(ep.states[s], ep.commands[ai]))
-            states.append(ep.states[s])
-        return np.concatenate(acts), np.stack(states)
+        rows = [self.targets(i) for i in range(len(self))]
+        return np.concatenate([a for _, a, _ in rows]), np.stack([st for st, _, _ in rows])
 
 
 def open_datasets(roots: Sequence[str | os.PathLike[str]], config: PolicyConfig) -> list[LeRobotV3Dataset]:

@@ -3,9 +3,10 @@
 Encoding every clip once with the frozen VAE is the slowest part of a small policy run on CPU (76 ms per
 5-frame view clip on one thread: 11-13 min for 100 twin episodes). The latents depend only on the clips
 (datasets, episodes, cameras, image size, frames, stride) and on the VAE weights, so they are stored
-under a key hashed from exactly those; anything else (network, diffusion, steps, initialisation) can
-change and the cache still applies. A changed dataset (its `meta/info.json` or data files) or VAE file
-gives a new key, never stale latents.
+under a key hashed from exactly those (the VAE by the fingerprint of its loaded weights, as the world
+model's latent cache does); anything else (network, diffusion, steps, initialisation) can change and the
+cache still applies. A changed dataset (its `meta/info.json` or data files) or VAE gives a new key, never
+stale latents.
 """
 
 from __future__ import annotations
@@ -24,14 +25,6 @@ from policy.config import PolicyConfig
 CACHE_VERSION = 1
 
 
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _dataset_fingerprint(root: Path) -> dict[str, object]:
     """Path plus name, size and mtime of every file under `meta/` and `data/` (videos follow from them)."""
     files = []
@@ -44,11 +37,10 @@ def _dataset_fingerprint(root: Path) -> dict[str, object]:
 
 
 def latent_cache_key(config: PolicyConfig, roots: Sequence[str | os.PathLike[str]],
-                     episodes: Sequence[tuple[int, int]], sample_stride: int) -> str:
-    """Hex key of what the clip latents depend on."""
-    p, v = config.policy, config.vae
-    vae = {"config": v.config, "seed": v.seed,
-           "weights": _file_digest(Path(v.checkpoint)) if v.checkpoint else None}
+                     episodes: Sequence[tuple[int, int]], sample_stride: int, vae: str) -> str:
+    """Hex key of what the clip latents depend on; `vae` is the loaded VAE's
+    `worldmodel.data.latents.vae_fingerprint` (its weights and fitted statistics, wherever they came from)."""
+    p = config.policy
     blob = {"version": CACHE_VERSION, "datasets": [_dataset_fingerprint(Path(r)) for r in roots],
             "episodes": [list(e) for e in episodes], "cameras": list(p.cameras), "image_size": list(p.image_size),
             "pixel_frames": p.pixel_frames, "video_fps": p.video_fps, "action_hz": p.action_hz,

@@ -32,6 +32,7 @@ from policy.latent_cache import cached_latents, latent_cache_key
 from policy.latents import encode_views
 from policy.model import PolicyNet, build_policy_net, init_cross_attn_from_cosmos, init_from_a2world
 from policy.text import ByteTextEncoder, T5TextEncoder
+from worldmodel.data.latents import vae_fingerprint
 
 LOG = logging.getLogger(__name__)
 
@@ -80,12 +81,12 @@ def clip_tensors(ds: PolicyClipDataset, latents: torch.Tensor, normalizer: Norma
     acts, states, ins = [], [], []
     names: list[str] = []
     for i in range(len(ds)):
-        c = ds.clip(i)
-        acts.append(c.actions)
-        states.append(c.state)
-        if c.instruction not in names:
-            names.append(c.instruction)
-        ins.append(names.index(c.instruction))
+        state, actions, instruction = ds.targets(i)  # the images are in `latents` already
+        acts.append(actions)
+        states.append(state)
+        if instruction not in names:
+            names.append(instruction)
+        ins.append(names.index(instruction))
     acts_raw, states_raw = np.stack(acts), np.stack(states)
     view_ids = torch.tensor(ds.config.policy.view_ids, dtype=torch.long)
     return ClipTensors(latents, torch.from_numpy(normalizer.norm_actions(acts_raw)), acts_raw, states_raw,
@@ -260,9 +261,10 @@ def train(config: PolicyConfig, datasets: Sequence[str | os.PathLike[str]], out_
                  "mean_chunk": per_step.mean(axis=0)}
     vae = build_vae(config.vae).to(device)
     cache = latent_cache_dir(config, out)
+    vae_id = vae_fingerprint(vae) if cache is not None else ""
 
     def latents_of(ds: PolicyClipDataset, episodes: list[tuple[int, int]], name: str) -> torch.Tensor:
-        key = latent_cache_key(config, datasets, episodes, t.sample_stride)
+        key = latent_cache_key(config, datasets, episodes, t.sample_stride, vae_id)
         return cached_latents(cache, key, name, lambda: encode_clips(ds, vae, desc=f"encode {name}"), log)
 
     train_data = clip_tensors(train_ds, latents_of(train_ds, train_eps, "train"), normalizer)

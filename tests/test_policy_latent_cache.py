@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import torch
 
+from policy.checkpoint import build_vae
 from policy.config import load_policy_config
 from policy.latent_cache import cached_latents, latent_cache_key
+from worldmodel.data.latents import vae_fingerprint
 
 
 def _dataset(root):
@@ -19,7 +21,7 @@ def _dataset(root):
 def test_cache_reuses_latents_and_keys_on_what_they_depend_on(tmp_path):
     root = _dataset(tmp_path / "ds")
     cfg = load_policy_config("tiny")
-    key = latent_cache_key(cfg, [root], [(0, 0), (0, 1)], 6)
+    key = latent_cache_key(cfg, [root], [(0, 0), (0, 1)], 6, "vae0")
     calls = []
 
     def encode():
@@ -31,27 +33,31 @@ def test_cache_reuses_latents_and_keys_on_what_they_depend_on(tmp_path):
     assert torch.equal(first, again) and len(calls) == 1
     # not part of the key: network, steps, initialisation
     assert latent_cache_key(load_policy_config("tiny", ["train.steps=9", "net.num_blocks=1"]), [root],
-                            [(0, 0), (0, 1)], 6) == key
-    # part of it: episodes, stride, image size, cameras, VAE seed, the dataset's files
-    assert latent_cache_key(cfg, [root], [(0, 0)], 6) != key
-    assert latent_cache_key(cfg, [root], [(0, 0), (0, 1)], 3) != key
+                            [(0, 0), (0, 1)], 6, "vae0") == key
+    # part of it: episodes, stride, image size, cameras, VAE, the dataset's files
+    assert latent_cache_key(cfg, [root], [(0, 0)], 6, "vae0") != key
+    assert latent_cache_key(cfg, [root], [(0, 0), (0, 1)], 3, "vae0") != key
     assert latent_cache_key(load_policy_config("tiny", ["policy.image_size=[64,64]"]), [root],
-                            [(0, 0), (0, 1)], 6) != key
+                            [(0, 0), (0, 1)], 6, "vae0") != key
     assert latent_cache_key(load_policy_config("tiny", ["policy.cameras=[front]"]), [root],
-                            [(0, 0), (0, 1)], 6) != key
-    assert latent_cache_key(load_policy_config("tiny", ["vae.seed=1"]), [root], [(0, 0), (0, 1)], 6) != key
+                            [(0, 0), (0, 1)], 6, "vae0") != key
+    assert latent_cache_key(cfg, [root], [(0, 0), (0, 1)], 6, "vae1") != key
     (root / "data" / "file-000.parquet").write_bytes(b"more rows")
-    assert latent_cache_key(cfg, [root], [(0, 0), (0, 1)], 6) != key
+    assert latent_cache_key(cfg, [root], [(0, 0), (0, 1)], 6, "vae0") != key
 
 
 def test_vae_weights_are_part_of_the_key(tmp_path):
+    """The key takes the loaded VAE's fingerprint: another seed or other weights give another key."""
     root = _dataset(tmp_path / "ds")
-    weights = tmp_path / "vae.safetensors"
-    weights.write_bytes(b"a")
-    cfg = load_policy_config("tiny", [f"vae.checkpoint={weights}"])
-    key = latent_cache_key(cfg, [root], [(0, 0)], 6)
-    weights.write_bytes(b"b")
-    assert latent_cache_key(cfg, [root], [(0, 0)], 6) != key
+    cfg = load_policy_config("tiny")
+    vae = build_vae(cfg.vae)
+    key = latent_cache_key(cfg, [root], [(0, 0)], 6, vae_fingerprint(vae))
+    assert latent_cache_key(cfg, [root], [(0, 0)], 6, vae_fingerprint(build_vae(cfg.vae))) == key
+    other_seed = build_vae(load_policy_config("tiny", ["vae.seed=1"]).vae)
+    assert latent_cache_key(cfg, [root], [(0, 0)], 6, vae_fingerprint(other_seed)) != key
+    with torch.no_grad():
+        next(vae.parameters()).add_(1e-3)
+    assert latent_cache_key(cfg, [root], [(0, 0)], 6, vae_fingerprint(vae)) != key
 
 
 def test_unreadable_or_foreign_cache_file_is_encoded_again(tmp_path):
