@@ -184,6 +184,10 @@ class TrainSection:
     threads: int | str | None = "auto"
     latent_cache: str | None = "auto"
     """Clip-latent cache: "auto" = OUT/latent_cache, a directory (share it between runs), null = off."""
+    early_seconds: float = 0.0
+    early_weight: float = 1.0
+    """Clips starting in an episode's first `early_seconds` are drawn `early_weight` times as often: the
+    start of an episode is where only the images say where the object is (docs/policy.md)."""
 
     def check(self, where: str) -> None:
         positive = {"steps": self.steps, "batch_size": self.batch_size, "sample_stride": self.sample_stride,
@@ -197,6 +201,9 @@ class TrainSection:
                 raise ConfigError(f"{where}: train.{key}={value}, expected an integer >= 0")
         if not self.lr > 0 or not self.grad_clip > 0:
             raise ConfigError(f"{where}: train.lr={self.lr}, train.grad_clip={self.grad_clip}: expected positive")
+        if not self.early_seconds >= 0 or not self.early_weight > 0:
+            raise ConfigError(f"{where}: train.early_seconds={self.early_seconds}, train.early_weight="
+                              f"{self.early_weight}: expected seconds >= 0 and a positive weight")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"{where}: train.ema_decay={self.ema_decay}, expected a number in [0, 1)")
         from worldmodel.threads import resolve_threads

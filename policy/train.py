@@ -40,7 +40,8 @@ LOG = logging.getLogger(__name__)
 @dataclass
 class ClipTensors:
     """Every clip of a dataset as tensors: latents (N, C, VT, h, w), actions (N, Ha, 14) normalised,
-    raw relative actions, states (N, 2, 8) raw and (N, 16) normalised, instruction index per clip."""
+    raw relative actions, states (N, 2, 8) raw and (N, 16) normalised, instruction index per clip, and
+    each clip's start (seconds into its episode)."""
 
     latents: torch.Tensor
     actions: torch.Tensor
@@ -50,6 +51,7 @@ class ClipTensors:
     instruction_ids: torch.Tensor
     instructions: list[str]
     view_ids: torch.Tensor
+    start_s: np.ndarray
 
 
 @dataclass
@@ -89,8 +91,19 @@ def clip_tensors(ds: PolicyClipDataset, latents: torch.Tensor, normalizer: Norma
         ins.append(names.index(instruction))
     acts_raw, states_raw = np.stack(acts), np.stack(states)
     view_ids = torch.tensor(ds.config.policy.view_ids, dtype=torch.long)
+    start_s = np.array([s for _, s in ds.samples], dtype=np.float64) / ds.config.policy.action_hz
     return ClipTensors(latents, torch.from_numpy(normalizer.norm_actions(acts_raw)), acts_raw, states_raw,
-                       torch.from_numpy(normalizer.norm_state(states_raw)), torch.tensor(ins), names, view_ids)
+                       torch.from_numpy(normalizer.norm_state(states_raw)), torch.tensor(ins), names, view_ids,
+                       start_s)
+
+
+def clip_sampling_weights(ds: PolicyClipDataset, config: PolicyConfig) -> torch.Tensor | None:
+    """(N,) draw weights of `ds`'s clips (`train.early_seconds`, `train.early_weight`); None = uniform."""
+    t = config.train
+    if t.early_weight == 1.0 or t.early_seconds <= 0:
+        return None
+    starts = torch.tensor([s for _, s in ds.samples], dtype=torch.float64) / config.policy.action_hz
+    return torch.where(starts < t.early_seconds, t.early_weight, 1.0)
 
 
 def latent_cache_dir(config: PolicyConfig, out_dir: Path) -> Path | None:
@@ -187,7 +200,8 @@ def evaluate(config: PolicyConfig, net: PolicyNet, text_ctx: ContextSource, data
              seed: int = 0) -> dict[str, float]:
     """Held-out action error of sampled chunks and of observation-independent baselines ((Ha, 14) raw
     relative chunks, e.g. the constant mean action): MSE in normalised units and mean position error (m)
-    of the absolute targets over both arms and all steps."""
+    of the absolute targets over both arms and all steps, over all clips and over the clips that start in
+    an episode's first second (`first_s_*`: where only the images say where the object is)."""
     sampled = sample_actions(config, net, text_ctx, data, device, seed)
     se: list[np.ndarray] = []
     pos: list[float] = []
@@ -208,10 +222,15 @@ def evaluate(config: PolicyConfig, net: PolicyNet, text_ctx: ContextSource, data
             for name, chunk in baselines.items():
                 bl = relative_to_chunk(state, chunk)[..., :3]
                 pos_b[name].append(float(np.linalg.norm(bl - gt, axis=-1).mean()))
+    early = data.start_s < 1.0
     out = {"action_mse": float(np.concatenate(se).mean()), "position_error_m": float(np.mean(pos))}
+    if early.any():
+        out["first_s_position_error_m"] = float(np.asarray(pos)[early].mean())
     for name in baselines:
         out[f"{name}_action_mse"] = float(np.concatenate(se_b[name]).mean())
         out[f"{name}_position_error_m"] = float(np.mean(pos_b[name]))
+        if early.any():
+            out[f"{name}_first_s_position_error_m"] = float(np.asarray(pos_b[name])[early].mean())
     return out
 
 
@@ -276,6 +295,7 @@ def train(config: PolicyConfig, datasets: Sequence[str | os.PathLike[str]], out_
         f"{0 if val_data is None else len(val_data.actions)} held-out clips ({time.perf_counter() - t0:.1f} s); "
         f"torch threads {threads}")
 
+    draw_weights = clip_sampling_weights(train_ds, config)
     net = build_policy_net(config).to(device)
     text = build_text_encoder(config)
     if text is not None:
@@ -324,7 +344,10 @@ def train(config: PolicyConfig, datasets: Sequence[str | os.PathLike[str]], out_
     bar = tqdm(total=t.steps, initial=step, desc="train", unit="step", dynamic_ncols=True, mininterval=1.0,
                disable=rank != 0)
     while step < t.steps:
-        idx = torch.randint(len(train_data.actions), (t.batch_size,), generator=gen)
+        if draw_weights is None:
+            idx = torch.randint(len(train_data.actions), (t.batch_size,), generator=gen)
+        else:
+            idx = torch.multinomial(draw_weights, t.batch_size, replacement=True, generator=gen)
         B = len(idx)
         prefix_len = None
         if p.max_prefix > 0:

@@ -95,7 +95,8 @@ def test_shipped_policy_loads_and_its_config_matches_the_code():
     config = PolicyConfig.from_dict(meta["config"], source="embedded policy")  # every key known, types right
     # keys added to the code after the checkpoint was written load with their defaults (which are what the
     # checkpoint was trained with: action_reads_position false; latent_cache does not touch the weights)
-    added = {"policy": {"action_reads_position": False}, "train": {"latent_cache": "auto"}}
+    added = {"policy": {"action_reads_position": False},
+             "train": {"latent_cache": "auto", "early_seconds": 0.0, "early_weight": 1.0}}
     expected = {k: dict(v) if isinstance(v, dict) else v for k, v in meta["config"].items()}
     for section, keys in added.items():
         for key, value in keys.items():

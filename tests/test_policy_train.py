@@ -42,6 +42,7 @@ def test_held_out_error_well_below_constant_action(trained):
     assert ev["position_error_m"] < 0.5 * ev["constant_position_error_m"], ev
     assert ev["action_mse"] < 0.75 * ev["constant_action_mse"], ev
     assert ev["position_error_m"] < 0.6 * ev["mean_chunk_position_error_m"], ev
+    assert np.isfinite(ev["first_s_position_error_m"]) and "mean_chunk_first_s_position_error_m" in ev
 
 
 def test_checkpoint_carries_config_and_statistics(trained):

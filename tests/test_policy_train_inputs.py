@@ -49,6 +49,7 @@ def train(capsys, data, *overrides):
     ("train.threads=many", "train.threads: 'many' is not a thread count"),
     ("policy.image_size=32", "policy.image_size=32: expected a list"),
     ("train.stepz=3", "train.stepz"),
+    ("train.early_weight=0", "train.early_weight=0.0: expected seconds >= 0 and a positive weight"),
 ])
 def test_bad_overrides_fail_before_loading(override, expected, dataset, capsys, no_loading):
     rc, err = train(capsys, dataset, override)
@@ -103,3 +104,26 @@ def test_config_checks_without_hydra():
         load_policy_config("tiny", ["train.batch_size=0"])
     with pytest.raises(ConfigError, match="train.ema_decay=1.5"):
         load_policy_config("tiny", ["train.ema_decay=1.5"])
+
+
+def test_early_clips_are_drawn_more_often(dataset):
+    """`train.early_seconds`/`early_weight` weight the clips by their start time; the defaults keep the
+    uniform draw (None)."""
+    import torch
+
+    from policy.data import PolicyClipDataset
+    from policy.train import clip_sampling_weights
+
+    plain = load_policy_config("tiny", ["policy.image_size=[32,32]", "train.sample_stride=3"])
+    ds = PolicyClipDataset([dataset], plain)
+    assert clip_sampling_weights(ds, plain) is None
+    config = load_policy_config("tiny", ["policy.image_size=[32,32]", "train.sample_stride=3",
+                                         "train.early_seconds=0.2", "train.early_weight=4"])
+    w = clip_sampling_weights(ds, config)
+    starts = [s for _, s in ds.samples]  # frames at 30 Hz: 0.2 s = frames 0..5
+    assert w.tolist() == [4.0 if s < 6 else 1.0 for s in starts]
+    assert 4.0 in w.tolist() and 1.0 in w.tolist()
+    draws = torch.multinomial(w, 20000, replacement=True, generator=torch.Generator().manual_seed(0))
+    early = torch.tensor([s < 6 for s in starts])[draws].float().mean().item()
+    expected = float((w * torch.tensor([s < 6 for s in starts])).sum() / w.sum())
+    assert abs(early - expected) < 0.02
