@@ -110,6 +110,10 @@ class PolicyClipDataset:
         state, actions, instruction = self.targets(index)
         return Clip(images, state, actions, instruction)
 
+    def start_seconds(self) -> NDArray[np.float64]:
+        """(N,) each clip's start, seconds into its episode."""
+        return np.array([s for _, s in self.samples], dtype=np.float64) / self.config.policy.action_hz
+
     def targets(self, index: int) -> tuple[NDArray[np.float64], NDArray[np.float64], str]:
         """A clip's (state (2, 8), relative actions (Ha, 14), instruction), without copying its images."""
         k, s = self.samples[index]

@@ -91,19 +91,18 @@ def clip_tensors(ds: PolicyClipDataset, latents: torch.Tensor, normalizer: Norma
         ins.append(names.index(instruction))
     acts_raw, states_raw = np.stack(acts), np.stack(states)
     view_ids = torch.tensor(ds.config.policy.view_ids, dtype=torch.long)
-    start_s = np.array([s for _, s in ds.samples], dtype=np.float64) / ds.config.policy.action_hz
     return ClipTensors(latents, torch.from_numpy(normalizer.norm_actions(acts_raw)), acts_raw, states_raw,
                        torch.from_numpy(normalizer.norm_state(states_raw)), torch.tensor(ins), names, view_ids,
-                       start_s)
+                       ds.start_seconds())
 
 
-def clip_sampling_weights(ds: PolicyClipDataset, config: PolicyConfig) -> torch.Tensor | None:
-    """(N,) draw weights of `ds`'s clips (`train.early_seconds`, `train.early_weight`); None = uniform."""
+def clip_sampling_weights(start_s: np.ndarray, config: PolicyConfig) -> torch.Tensor | None:
+    """(N,) draw weights of clips starting `start_s` seconds into their episodes (`train.early_seconds`,
+    `train.early_weight`); None = uniform."""
     t = config.train
     if t.early_weight == 1.0 or t.early_seconds <= 0:
         return None
-    starts = torch.tensor([s for _, s in ds.samples], dtype=torch.float64) / config.policy.action_hz
-    return torch.where(starts < t.early_seconds, t.early_weight, 1.0)
+    return torch.where(torch.from_numpy(start_s < t.early_seconds), t.early_weight, 1.0).double()
 
 
 def latent_cache_dir(config: PolicyConfig, out_dir: Path) -> Path | None:
@@ -295,7 +294,7 @@ def train(config: PolicyConfig, datasets: Sequence[str | os.PathLike[str]], out_
         f"{0 if val_data is None else len(val_data.actions)} held-out clips ({time.perf_counter() - t0:.1f} s); "
         f"torch threads {threads}")
 
-    draw_weights = clip_sampling_weights(train_ds, config)
+    draw_weights = clip_sampling_weights(train_data.start_s, config)
     net = build_policy_net(config).to(device)
     text = build_text_encoder(config)
     if text is not None:

@@ -109,6 +109,7 @@ def test_config_checks_without_hydra():
 def test_early_clips_are_drawn_more_often(dataset):
     """`train.early_seconds`/`early_weight` weight the clips by their start time; the defaults keep the
     uniform draw (None)."""
+    import numpy as np
     import torch
 
     from policy.data import PolicyClipDataset
@@ -116,11 +117,12 @@ def test_early_clips_are_drawn_more_often(dataset):
 
     plain = load_policy_config("tiny", ["policy.image_size=[32,32]", "train.sample_stride=3"])
     ds = PolicyClipDataset([dataset], plain)
-    assert clip_sampling_weights(ds, plain) is None
+    assert clip_sampling_weights(ds.start_seconds(), plain) is None
     config = load_policy_config("tiny", ["policy.image_size=[32,32]", "train.sample_stride=3",
                                          "train.early_seconds=0.2", "train.early_weight=4"])
-    w = clip_sampling_weights(ds, config)
+    w = clip_sampling_weights(ds.start_seconds(), config)
     starts = [s for _, s in ds.samples]  # frames at 30 Hz: 0.2 s = frames 0..5
+    assert np.allclose(ds.start_seconds(), np.array(starts) / 30.0)
     assert w.tolist() == [4.0 if s < 6 else 1.0 for s in starts]
     assert 4.0 in w.tolist() and 1.0 in w.tolist()
     draws = torch.multinomial(w, 20000, replacement=True, generator=torch.Generator().manual_seed(0))
